@@ -1,0 +1,308 @@
+// Test harness: starts the server under test.
+//
+// SOCKETIO_TARGET=nginx (default): a real nginx (/usr/sbin/nginx or
+//   $NGINX_BIN) with the Socket.IO module loaded, in a private prefix
+//   directory under t/tmp/.
+// SOCKETIO_TARGET=reference: t/reference/server.js, the same handlers written
+//   with the npm socket.io / engine.io packages.
+//
+// Debug helpers:
+//   SOCKETIO_NO_MODULE=1  nginx without load_module and socketio directives
+//                         (checks that the generated config itself is sane)
+//   SOCKETIO_KEEP_TMP=1   never delete the nginx prefix directories
+//   SOCKETIO_MODULE=/abs/path.so  module to load
+
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const T_DIR = path.resolve(here, '..');
+export const REPO_DIR = path.resolve(T_DIR, '..');
+
+export const TARGET = process.env.SOCKETIO_TARGET || 'nginx';
+export const isReference = TARGET === 'reference';
+
+const NGINX_BIN = process.env.NGINX_BIN || '/usr/sbin/nginx';
+const DEFAULT_MODULE = path.join(REPO_DIR, 'build', 'ngx_http_socketio_module.so');
+
+const DEFAULTS = {
+  path: '/socket.io/',
+  handler: 'echo',
+  pingInterval: 300,
+  pingTimeout: 200,
+  connectTimeout: 1000,
+  maxPayload: 1000000,
+  allowOrigin: undefined,
+  transports: ['polling', 'websocket'],
+  workers: 1,
+  extraLocationDirectives: '',
+  extraServerConfig: '',
+  port: undefined, // fixed port (e.g. to restart a server on the same port)
+};
+
+const BAD_LOG_PATTERNS = [/\[alert\]/, /\[crit\]/, /\[emerg\]/, /exited on signal/];
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Finds a free TCP port on 127.0.0.1 by binding port 0 and closing it. */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+function canConnect(port) {
+  return new Promise((resolve) => {
+    const sock = net.connect({ host: '127.0.0.1', port });
+    const done = (ok) => {
+      sock.removeAllListeners();
+      sock.on('error', () => {});
+      sock.destroy();
+      resolve(ok);
+    };
+    sock.setTimeout(500, () => done(false));
+    sock.once('connect', () => done(true));
+    sock.once('error', () => done(false));
+  });
+}
+
+/** Polls until 127.0.0.1:port accepts connections, the child exits, or timeout. */
+async function waitForPort(port, child, timeoutMs) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null || child.signalCode !== null) return 'exited';
+    if (await canConnect(port)) return 'ok';
+    await sleep(50);
+  }
+  return 'timeout';
+}
+
+function waitForExit(child, timeoutMs) {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      child.removeListener('exit', onExit);
+      resolve(false);
+    }, timeoutMs);
+    const onExit = () => {
+      clearTimeout(timer);
+      resolve(true);
+    };
+    child.once('exit', onExit);
+  });
+}
+
+function msDirective(value) {
+  return `${Math.round(value)}ms`;
+}
+
+/** Builds the nginx.conf text for the given options (exported for debugging). */
+export function nginxConfig(o, { prefix, port, modulePath, withModule }) {
+  const p = (name) => path.join(prefix, name);
+  const lines = [];
+  const directives = [];
+  if (withModule) {
+    directives.push('socketio;');
+    directives.push(`socketio_handler ${o.handler};`);
+    directives.push(`socketio_ping_interval ${msDirective(o.pingInterval)};`);
+    directives.push(`socketio_ping_timeout ${msDirective(o.pingTimeout)};`);
+    directives.push(`socketio_connect_timeout ${msDirective(o.connectTimeout)};`);
+    directives.push(`socketio_max_payload ${o.maxPayload};`);
+    if (o.allowOrigin !== undefined && o.allowOrigin !== null) {
+      directives.push(`socketio_allow_origin ${o.allowOrigin};`);
+    }
+    directives.push(`socketio_transports ${o.transports.join(' ')};`);
+  } else {
+    // Stock nginx: answer something recognisable so the harness can be checked.
+    directives.push('return 200 "no module\\n";');
+  }
+  if (o.extraLocationDirectives) directives.push(o.extraLocationDirectives);
+
+  if (withModule) lines.push(`load_module ${modulePath};`);
+  lines.push(
+    'daemon off;',
+    'master_process on;',
+    `worker_processes ${o.workers};`,
+    `error_log ${p('error.log')} info;`,
+    `pid ${p('nginx.pid')};`,
+    '',
+    'events {',
+    '    worker_connections 4096;',
+    '}',
+    '',
+    'http {',
+    `    access_log ${p('access.log')};`,
+    `    client_body_temp_path ${p('client_body_temp')};`,
+    `    proxy_temp_path ${p('proxy_temp')};`,
+    `    fastcgi_temp_path ${p('fastcgi_temp')};`,
+    `    uwsgi_temp_path ${p('uwsgi_temp')};`,
+    `    scgi_temp_path ${p('scgi_temp')};`,
+    '',
+    '    server {',
+    `        listen 127.0.0.1:${port};`,
+    '        server_name localhost;',
+  );
+  if (o.extraServerConfig) lines.push(`        ${o.extraServerConfig}`);
+  lines.push(`        location ${o.path} {`);
+  for (const d of directives) lines.push(`            ${d}`);
+  lines.push('        }', '    }', '}', '');
+  return lines.join('\n');
+}
+
+function badLogLines(log) {
+  return log.split('\n').filter((line) => BAD_LOG_PATTERNS.some((re) => re.test(line)));
+}
+
+let counter = 0;
+
+async function startNginx(o) {
+  const withModule = process.env.SOCKETIO_NO_MODULE !== '1';
+  const modulePath = path.resolve(process.env.SOCKETIO_MODULE || DEFAULT_MODULE);
+  if (withModule && !fs.existsSync(modulePath)) {
+    throw new Error(`nginx module not found at ${modulePath} (build it, or set SOCKETIO_MODULE)`);
+  }
+  const tmpRoot = path.join(T_DIR, 'tmp');
+  fs.mkdirSync(tmpRoot, { recursive: true });
+  const prefix = fs.mkdtempSync(path.join(tmpRoot, `${process.pid}-${++counter}-`));
+  // nginx workers drop privileges (to "nobody") when started as root: they
+  // must be able to reach the temp directories inside the prefix.
+  fs.chmodSync(prefix, 0o755);
+
+  const port = o.port ?? (await freePort());
+  const conf = nginxConfig(o, { prefix, port, modulePath, withModule });
+  fs.writeFileSync(path.join(prefix, 'nginx.conf'), conf);
+  const errorLogPath = path.join(prefix, 'error.log');
+  const readLog = () => {
+    try {
+      return fs.readFileSync(errorLogPath, 'utf8');
+    } catch {
+      return '';
+    }
+  };
+
+  const child = spawn(NGINX_BIN, ['-p', prefix, '-e', errorLogPath, '-c', 'nginx.conf'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout.on('data', (d) => (output += d));
+  child.stderr.on('data', (d) => (output += d));
+  child.on('error', (err) => (output += `spawn error: ${err.message}\n`));
+
+  const state = await waitForPort(port, child, 10000);
+  if (state !== 'ok') {
+    if (state === 'timeout') {
+      child.kill('SIGKILL');
+      await waitForExit(child, 2000);
+    }
+    throw new Error(
+      `nginx did not start (${state}) in ${prefix}\n--- nginx output ---\n${output}` +
+        `--- error.log ---\n${readLog()}--- nginx.conf ---\n${conf}`,
+    );
+  }
+
+  let stopped = false;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    prefix,
+    target: 'nginx',
+    errorLog: readLog,
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      let killed = false;
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGQUIT');
+        if (!(await waitForExit(child, 5000))) {
+          killed = true;
+          child.kill('SIGKILL');
+          await waitForExit(child, 5000);
+        }
+      }
+      const log = readLog();
+      const problems = badLogLines(log);
+      if (killed) problems.unshift('nginx did not exit within 5 s after SIGQUIT (killed)');
+      if (problems.length > 0) {
+        throw new Error(
+          `nginx reported problems (logs kept in ${prefix}):\n${problems.join('\n')}\n--- output ---\n${output}`,
+        );
+      }
+      if (process.env.SOCKETIO_KEEP_TMP !== '1') {
+        fs.rmSync(prefix, { recursive: true, force: true });
+      }
+    },
+  };
+}
+
+async function startReference(o) {
+  const port = o.port ?? (await freePort());
+  const args = [
+    path.join(T_DIR, 'reference', 'server.js'),
+    '--port', String(port),
+    '--path', o.path,
+    '--handler', o.handler,
+    '--ping-interval', String(o.pingInterval),
+    '--ping-timeout', String(o.pingTimeout),
+    '--connect-timeout', String(o.connectTimeout),
+    '--max-payload', String(o.maxPayload),
+    '--transports', o.transports.join(','),
+  ];
+  if (o.allowOrigin !== undefined && o.allowOrigin !== null) {
+    args.push('--allow-origin', String(o.allowOrigin));
+  }
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout.on('data', (d) => (output += d));
+  child.stderr.on('data', (d) => (output += d));
+
+  const state = await waitForPort(port, child, 10000);
+  if (state !== 'ok') {
+    child.kill('SIGKILL');
+    await waitForExit(child, 2000);
+    throw new Error(`reference server did not start (${state}):\n${output}`);
+  }
+  let stopped = false;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    target: 'reference',
+    errorLog: () => '',
+    output: () => output,
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM');
+        if (!(await waitForExit(child, 5000))) {
+          child.kill('SIGKILL');
+          await waitForExit(child, 5000);
+        }
+      }
+      if (output.includes('REFERENCE-SERVER-ERROR')) {
+        throw new Error(`reference server printed errors:\n${output}`);
+      }
+    },
+  };
+}
+
+/**
+ * Starts a server for the current target.
+ * @returns {Promise<{url: string, port: number, stop: () => Promise<void>, errorLog: () => string}>}
+ */
+export async function startServer(opts = {}) {
+  const o = { ...DEFAULTS };
+  for (const [k, v] of Object.entries(opts)) if (v !== undefined) o[k] = v;
+  if ('allowOrigin' in opts) o.allowOrigin = opts.allowOrigin;
+  if (TARGET === 'reference') return startReference(o);
+  if (TARGET === 'nginx') return startNginx(o);
+  throw new Error(`unknown SOCKETIO_TARGET ${TARGET} (nginx or reference)`);
+}
