@@ -549,3 +549,41 @@ describe('upgrade', () => {
     await res.text();
   });
 });
+
+describe('transports option', () => {
+  it('polling only: no upgrade offered, WebSocket refused with "Transport unknown"', T, async () => {
+    const srv = await startServer({ path: PATH, handler: 'engine_echo', transports: ['polling'] });
+    try {
+      const s = await pollingHandshake(srv.url, PATH);
+      assert.deepEqual(s.open.upgrades, []);
+      await s.postOk('4only-polling');
+      assert.deepEqual(await s.collect(1), ['4only-polling']);
+      const ws = new WsClient(eioUrl(srv.url, PATH, { transport: 'websocket' }, { ws: true }));
+      const refused = await ws.waitRefused(5000);
+      ws.terminate();
+      assert.ok(refused, 'the WebSocket handshake was refused');
+      assert.equal(refused.status, 400);
+      assert.deepEqual(JSON.parse(refused.body), { code: 0, message: 'Transport unknown' });
+    } finally {
+      await srv.stop();
+    }
+  });
+
+  it('websocket only: polling refused with "Transport unknown"', T, async () => {
+    const srv = await startServer({ path: PATH, handler: 'engine_echo', transports: ['websocket'] });
+    try {
+      const res = await http(eioUrl(srv.url, PATH, { transport: 'polling' }));
+      await expectError(res, 400, 0, 'Transport unknown');
+      const { ws, open } = await wsHandshake(srv.url, PATH);
+      try {
+        assert.deepEqual(open.upgrades, []);
+        ws.send('4only-ws');
+        assert.equal(await ws.next(), '4only-ws');
+      } finally {
+        ws.close();
+      }
+    } finally {
+      await srv.stop();
+    }
+  });
+});
