@@ -78,9 +78,9 @@ async function expectWsRefused(wsUrl, status = 400, { strict = false } = {}) {
 }
 
 /** Polling session upgraded to WebSocket; returns {session, ws}. */
-async function upgradedSession() {
+async function upgradedSession({ autoPong = true } = {}) {
   const session = await pollingHandshake(server.url, PATH);
-  const ws = new WsClient(url({ transport: 'websocket', sid: session.sid }, { ws: true }));
+  const ws = new WsClient(url({ transport: 'websocket', sid: session.sid }, { ws: true }), { autoPong });
   await ws.opened;
   ws.send('2probe');
   assert.equal(await ws.next(), '3probe');
@@ -451,7 +451,7 @@ describe('close', () => {
 describe('upgrade', () => {
   it('upgrades from polling to WebSocket', T, async () => {
     const s = await pollingHandshake(server.url, PATH);
-    const ws = new WsClient(url({ transport: 'websocket', sid: s.sid }, { ws: true }));
+    const ws = new WsClient(url({ transport: 'websocket', sid: s.sid }, { ws: true }), { autoPong: true });
     try {
       await ws.opened;
       const pending = s.get();
@@ -475,7 +475,7 @@ describe('upgrade', () => {
 
   it('flushes messages buffered during the upgrade over the WebSocket', T, async () => {
     const s = await pollingHandshake(server.url, PATH);
-    const ws = new WsClient(url({ transport: 'websocket', sid: s.sid }, { ws: true }));
+    const ws = new WsClient(url({ transport: 'websocket', sid: s.sid }, { ws: true }), { autoPong: true });
     try {
       await ws.opened;
       ws.send('2probe');
@@ -491,7 +491,7 @@ describe('upgrade', () => {
   });
 
   it('pings over the WebSocket after the upgrade', T, async () => {
-    const { ws } = await upgradedSession();
+    const { ws } = await upgradedSession({ autoPong: false });
     try {
       assert.equal(await ws.next({ pings: true, timeout: PING_INTERVAL + 1000 }), '2');
       ws.send('3');
