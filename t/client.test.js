@@ -235,6 +235,33 @@ describe('many clients', () => {
   });
 });
 
+describe('several workers', () => {
+  it('serves clients of every transport with 2 workers', { timeout: 20000 }, async () => {
+    const srv = await startServer({ path: PATH, handler: 'echo', workers: 2 });
+    const sockets = [];
+    try {
+      const kinds = [['polling'], ['websocket'], undefined];
+      const conns = await Promise.all(
+        Array.from({ length: 12 }, (_, i) => {
+          const transports = kinds[i % 3];
+          return connectClient('/', { ...(transports ? { transports } : {}), auth: { i } }, srv.url);
+        }),
+      );
+      for (const c of conns) sockets.push(c.socket);
+      conns.forEach((c, i) => assert.deepEqual(c.auth, { i }));
+      for (let round = 0; round < 3; round++) {
+        const echoes = await Promise.all(
+          sockets.map((s, i) => emitAck(s, 'message-with-ack', `r${round}`, i)),
+        );
+        echoes.forEach((args, i) => assert.deepEqual(args, [`r${round}`, i]));
+      }
+    } finally {
+      for (const s of sockets) s.disconnect();
+      await srv.stop();
+    }
+  });
+});
+
 describe('reconnection', () => {
   for (const transports of [['websocket'], ['polling']]) {
     it(`reconnects after the server closes the connection (${transports[0]})`, T, async () => {

@@ -9,6 +9,7 @@ import {
   SID_RE,
   WsClient,
   eioUrl,
+  freshRequest,
   http,
   pollingHandshake,
   readError,
@@ -579,6 +580,72 @@ describe('transports option', () => {
         assert.deepEqual(open.upgrades, []);
         ws.send('4only-ws');
         assert.equal(await ws.next(), '4only-ws');
+      } finally {
+        ws.close();
+      }
+    } finally {
+      await srv.stop();
+    }
+  });
+});
+
+describe('several workers', () => {
+  // With nginx, every request below uses a new TCP connection, so the
+  // requests of one session are spread over the workers.
+  it('keeps polling and upgraded sessions working with 2 workers', { timeout: 20000 }, async () => {
+    const srv = await startServer({ path: PATH, handler: 'engine_echo', workers: 2 });
+    try {
+      const sessions = [];
+      for (let i = 0; i < 4; i++) {
+        const r = await freshRequest(eioUrl(srv.url, PATH, { transport: 'polling' }));
+        assert.equal(r.status, 200);
+        sessions.push(JSON.parse(r.body.slice(1)).sid);
+      }
+      for (let round = 0; round < 5; round++) {
+        await Promise.all(
+          sessions.map(async (sid, i) => {
+            const u = eioUrl(srv.url, PATH, { transport: 'polling', sid });
+            const msg = `4s${i}r${round}`;
+            const post = await freshRequest(u, { method: 'POST', body: msg });
+            assert.equal(post.status, 200, `POST: ${post.body}`);
+            assert.equal(post.body, 'ok');
+            const got = [];
+            while (got.length === 0) {
+              const get = await freshRequest(u);
+              assert.equal(get.status, 200, `GET: ${get.body}`);
+              for (const p of get.body.split(SEP)) {
+                if (p === '2') {
+                  const pong = await freshRequest(u, { method: 'POST', body: '3' });
+                  assert.equal(pong.status, 200);
+                } else {
+                  got.push(p);
+                }
+              }
+            }
+            assert.deepEqual(got, [msg]);
+          }),
+        );
+      }
+      // upgrade one of them: the WebSocket may be served by another worker
+      const ws = new WsClient(eioUrl(srv.url, PATH, { transport: 'websocket', sid: sessions[0] }, { ws: true }), {
+        autoPong: true,
+      });
+      try {
+        await ws.opened;
+        ws.send('2probe');
+        assert.equal(await ws.next(), '3probe');
+        const pollUrl = eioUrl(srv.url, PATH, { transport: 'polling', sid: sessions[0] });
+        const polled = [];
+        for (let i = 0; i < 3 && !polled.includes('6'); i++) {
+          const poll = await freshRequest(pollUrl);
+          assert.equal(poll.status, 200);
+          polled.push(...poll.body.split(SEP));
+          if (polled.at(-1) === '2') await freshRequest(pollUrl, { method: 'POST', body: '3' });
+        }
+        assert.ok(polled.includes('6'), `polls during upgrade: ${JSON.stringify(polled)}`);
+        ws.send('5');
+        ws.send('4upgraded');
+        assert.equal(await ws.next(), '4upgraded');
       } finally {
         ws.close();
       }

@@ -293,3 +293,25 @@ export async function readError(res) {
   }
   return { status: res.status, contentType: res.headers.get('content-type'), body, text };
 }
+
+/**
+ * One HTTP request on a fresh TCP connection (no keep-alive), so that
+ * successive requests of a session may land on different nginx workers.
+ * Resolves with {status, headers, body}.
+ */
+export async function freshRequest(url, { method = 'GET', body, headers = {}, timeout = 5000 } = {}) {
+  const { request } = await import('node:http');
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method, agent: false, headers: { Connection: 'close', ...headers }, timeout }, (res) => {
+      let data = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => (data += d));
+      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: data }));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error(`timeout after ${timeout} ms: ${method} ${url}`)));
+    req.on('error', reject);
+    if (body !== undefined) req.write(body);
+    req.end();
+  });
+}
