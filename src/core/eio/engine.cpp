@@ -1,0 +1,206 @@
+#include "core/eio/engine.hpp"
+
+#include "core/eio/query.hpp"
+#include "core/util/base64.hpp"
+
+namespace socketio::eio {
+
+Engine::Engine(Config config, Handler& handler, Random& random, Waker& waker)
+    : config_(config), handler_(handler), random_(random), waker_(waker)
+{
+}
+
+Engine::~Engine()
+{
+    /* sessions reference the engine while they die */
+    dirty_.clear();
+    timers_.clear();
+    sessions_.clear();
+}
+
+std::variant<Route, Error> Engine::route(const Request& req) const
+{
+    Query q = parse_query(req.query);
+
+    TransportKind kind;
+    if (q.transport == "polling" && config_.polling) {
+        kind = TransportKind::polling;
+    } else if (q.transport == "websocket" && config_.websocket) {
+        kind = TransportKind::websocket;
+    } else {
+        return Error::unknown_transport;
+    }
+
+    if (req.origin_invalid) {
+        return Error::bad_request;
+    }
+
+    if (q.sid) {
+        Session* s = find(*q.sid);
+        if (s == nullptr || s->state() == Session::State::closed) {
+            return Error::unknown_sid;
+        }
+
+        if (req.websocket) {
+            if (kind != TransportKind::websocket) {
+                return Error::bad_request;
+            }
+            return Route{Route::Kind::upgrade, s};
+        }
+
+        if (kind != s->transport()) {
+            /* e.g. a GET after the session moved to WebSocket */
+            return Error::bad_request;
+        }
+        if (kind != TransportKind::polling) {
+            return Error::bad_request;
+        }
+        if (req.method == "GET") {
+            return Route{Route::Kind::poll, s};
+        }
+        if (req.method == "POST") {
+            return Route{Route::Kind::post, s};
+        }
+        return Error::bad_request;
+    }
+
+    /* a handshake */
+    if (req.method != "GET") {
+        return Error::bad_handshake_method;
+    }
+    if (kind == TransportKind::websocket && !req.websocket) {
+        return Error::bad_request;
+    }
+    if (kind == TransportKind::polling && req.websocket) {
+        return Error::bad_request;
+    }
+    if (q.eio != "4") {
+        return Error::unsupported_protocol_version;
+    }
+
+    return Route{kind == TransportKind::polling ? Route::Kind::open_polling
+                                                : Route::Kind::open_websocket,
+                 nullptr};
+}
+
+std::string Engine::make_id()
+{
+    unsigned char raw[15];
+    random_.fill(raw, sizeof(raw));
+    return util::base64url_encode(
+        std::string_view(reinterpret_cast<const char*>(raw), sizeof(raw)));
+}
+
+Session& Engine::open(TransportKind transport, Millis now,
+                      WebSocketLink* ws)
+{
+    now_ = now;
+
+    std::string sid;
+    do {
+        sid = make_id();
+    } while (sessions_.count(sid) != 0);
+
+    auto session = std::make_unique<Session>(*this, sid, transport, now, ws);
+    Session& s = *session;
+    sessions_.emplace(std::move(sid), std::move(session));
+    mark_dirty(s);
+    return s;
+}
+
+Session* Engine::find(std::string_view sid) const
+{
+    auto it = sessions_.find(std::string(sid));
+    return it == sessions_.end() ? nullptr : it->second.get();
+}
+
+void Engine::mark_dirty(Session& s)
+{
+    if (s.dirty_) {
+        return;
+    }
+    s.dirty_ = true;
+    dirty_.push_back(&s);
+    if (dirty_.size() == 1) {
+        waker_.wake();
+    }
+}
+
+void Engine::reschedule(Session& s)
+{
+    Millis key = s.deadline();
+    if (key == s.timer_key_) {
+        return;
+    }
+    if (s.timer_key_ != never) {
+        timers_.erase({s.timer_key_, &s});
+    }
+    s.timer_key_ = key;
+    if (key != never) {
+        timers_.emplace(key, &s);
+    }
+}
+
+void Engine::flush()
+{
+    /* flushing one session may dirty others (a close announced to them) */
+    while (!dirty_.empty()) {
+        std::vector<Session*> batch;
+        batch.swap(dirty_);
+
+        for (Session* s : batch) {
+            s->dirty_ = false;
+            s->flush();
+        }
+
+        for (Session* s : batch) {
+            if (s->dirty_) {
+                continue;              /* it will come round again */
+            }
+            if (s->finished()) {
+                if (s->timer_key_ != never) {
+                    timers_.erase({s->timer_key_, s});
+                }
+                sessions_.erase(s->sid());
+            } else {
+                reschedule(*s);
+            }
+        }
+    }
+}
+
+void Engine::on_timer(Millis now)
+{
+    now_ = now;
+
+    std::vector<Session*> due;
+    for (auto it = timers_.begin(); it != timers_.end() && it->first <= now;
+         ++it)
+    {
+        due.push_back(it->second);
+    }
+
+    for (Session* s : due) {
+        timers_.erase({s->timer_key_, s});
+        s->timer_key_ = never;
+        s->on_timer(now);
+        mark_dirty(*s);
+    }
+
+    flush();
+}
+
+Millis Engine::next_deadline() const noexcept
+{
+    return timers_.empty() ? never : timers_.begin()->first;
+}
+
+void Engine::close_all(std::string_view reason)
+{
+    for (auto& [sid, s] : sessions_) {
+        s->close(reason);
+    }
+    flush();
+}
+
+}  // namespace socketio::eio

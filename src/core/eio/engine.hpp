@@ -1,0 +1,113 @@
+/*
+ * An Engine.IO server: the table of sessions, the checks every request goes
+ * through before it reaches one (the reference server's Server#verify and
+ * Server#handshake, whose error codes engine.io-protocol lists), one timer
+ * for all sessions, and the flush that hands output to transports.
+ */
+#pragma once
+
+#include "core/eio/config.hpp"
+#include "core/eio/error.hpp"
+#include "core/eio/handler.hpp"
+#include "core/eio/session.hpp"
+
+#include <cstddef>
+#include <memory>
+#include <set>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <variant>
+#include <vector>
+
+namespace socketio::eio {
+
+/* A source of unpredictable bytes: session ids are credentials. */
+class Random {
+public:
+    virtual ~Random() = default;
+    virtual void fill(unsigned char* out, std::size_t len) = 0;
+};
+
+/* Told when there is output to flush; the web server then calls flush(). */
+class Waker {
+public:
+    virtual ~Waker() = default;
+    virtual void wake() = 0;
+};
+
+/* What an HTTP request asks for, in the terms the checks need. */
+struct Request {
+    std::string_view method;
+    std::string_view query;       /* the raw query string */
+    bool websocket = false;       /* a well-formed WebSocket upgrade */
+    bool origin_invalid = false;  /* an Origin header with bad characters */
+};
+
+struct Route {
+    enum class Kind {
+        open_polling,     /* handshake by a GET */
+        open_websocket,   /* handshake by a WebSocket */
+        poll,             /* a GET of a polling session */
+        post,             /* a POST of a polling session */
+        upgrade,          /* a WebSocket joining a polling session */
+    };
+    Kind kind;
+    Session* session = nullptr;
+};
+
+class Engine {
+public:
+    Engine(Config config, Handler& handler, Random& random, Waker& waker);
+    ~Engine();
+
+    Engine(const Engine&) = delete;
+    Engine& operator=(const Engine&) = delete;
+
+    const Config& config() const noexcept { return config_; }
+    Handler& handler() noexcept { return handler_; }
+    Random& random() noexcept { return random_; }
+    Millis now() const noexcept { return now_; }
+    void set_now(Millis now) noexcept { now_ = now; }
+
+    std::variant<Route, Error> route(const Request& req) const;
+
+    /* A new session; its open packet is queued. A WebSocket session gets
+       its link at once. */
+    Session& open(TransportKind transport, Millis now,
+                  WebSocketLink* ws = nullptr);
+    Session* find(std::string_view sid) const;
+    std::size_t size() const noexcept { return sessions_.size(); }
+
+    /* Hands due output to transports and forgets closed sessions. */
+    void flush();
+    /* Runs what is due, then flushes. */
+    void on_timer(Millis now);
+    /* When on_timer() next has work; `never` when nothing is due. */
+    Millis next_deadline() const noexcept;
+
+    /* Shutdown: every session closes as if the client had gone. */
+    void close_all(std::string_view reason);
+
+    /* for Session */
+    void mark_dirty(Session& s);
+
+    /* A random id of 20 URL-safe characters. */
+    std::string make_id();
+
+private:
+    void reschedule(Session& s);
+
+    Config config_;
+    Handler& handler_;
+    Random& random_;
+    Waker& waker_;
+    Millis now_ = 0;
+
+    std::unordered_map<std::string, std::unique_ptr<Session>> sessions_;
+    std::vector<Session*> dirty_;
+    std::set<std::pair<Millis, Session*>> timers_;
+};
+
+}  // namespace socketio::eio

@@ -1,0 +1,496 @@
+#include "core/eio/session.hpp"
+
+#include "core/eio/engine.hpp"
+
+#include <algorithm>
+
+namespace socketio::eio {
+
+std::string_view transport_name(TransportKind t) noexcept
+{
+    return t == TransportKind::polling ? "polling" : "websocket";
+}
+
+Session::Session(Engine& engine, std::string sid, TransportKind transport,
+                 Millis now, WebSocketLink* ws)
+    : engine_(engine),
+      sid_(std::move(sid)),
+      transport_(transport),
+      ws_(ws),
+      next_ping_(now + engine.config().ping_interval),
+      last_packet_(now)
+{
+    const Config& c = engine_.config();
+
+    /* the open packet: upgrades are offered to polling sessions only */
+    std::string open = Encoded::start_text(PacketType::open, 128);
+    open += "{\"sid\":\"";
+    open += sid_;
+    open += "\",\"upgrades\":[";
+    if (transport_ == TransportKind::polling && c.websocket) {
+        open += "\"websocket\"";
+    }
+    open += "],\"pingInterval\":";
+    open += std::to_string(c.ping_interval);
+    open += ",\"pingTimeout\":";
+    open += std::to_string(c.ping_timeout);
+    open += ",\"maxPayload\":";
+    open += std::to_string(c.max_payload);
+    open += "}";
+    out_.push_back(Encoded::finish_text(std::move(open)));
+
+    endpoint_ = engine_.handler().open(*this);
+    mark_dirty();
+}
+
+Session::~Session() = default;
+
+Millis Session::now() const noexcept
+{
+    return engine_.now();
+}
+
+void Session::mark_dirty()
+{
+    engine_.mark_dirty(*this);
+}
+
+/* --- handler side --- */
+
+void Session::send(EncodedPtr packet)
+{
+    if (state_ != State::open || overflow_) {
+        return;
+    }
+
+    std::size_t size = packet->packet().size();
+    std::size_t backlog = ws_ ? ws_->backlog() : 0;
+
+    if (out_bytes_ + size + backlog > engine_.config().max_buffered) {
+        /* a slow reader: drop it at the next flush, not in the middle of
+           whoever is sending to it */
+        overflow_ = true;
+        mark_dirty();
+        return;
+    }
+
+    out_bytes_ += size;
+    out_.push_back(std::move(packet));
+    mark_dirty();
+}
+
+void Session::close(std::string_view reason)
+{
+    if (state_ != State::open || close_requested_) {
+        return;
+    }
+    close_requested_ = true;
+    close_request_ = reason;
+    mark_dirty();
+}
+
+/* --- polling --- */
+
+std::optional<Error> Session::on_poll(PollWaiter& waiter, Millis now)
+{
+    engine_.set_now(now);
+
+    if (state_ == State::closed) {
+        return Error::unknown_sid;
+    }
+    if (transport_ != TransportKind::polling) {
+        return Error::bad_request;
+    }
+    if (poll_ != nullptr) {
+        /* two GETs at once: the reference server drops the session */
+        abort("transport error");
+        return Error::bad_request;
+    }
+
+    poll_ = &waiter;
+    mark_dirty();
+    return std::nullopt;
+}
+
+void Session::on_poll_gone(PollWaiter& waiter, Millis now)
+{
+    if (poll_ != &waiter) {
+        return;
+    }
+    engine_.set_now(now);
+    poll_ = nullptr;
+    /* the client went away in the middle of a poll */
+    abort("transport error");
+}
+
+std::optional<Error> Session::begin_post()
+{
+    if (state_ == State::closed) {
+        return Error::unknown_sid;
+    }
+    if (posting_) {
+        abort("transport error");
+        return Error::bad_request;
+    }
+    posting_ = true;
+    return std::nullopt;
+}
+
+std::optional<Error> Session::on_post(std::string_view payload, Millis now)
+{
+    engine_.set_now(now);
+    posting_ = false;
+
+    if (state_ == State::closed) {
+        return Error::unknown_sid;
+    }
+    if (transport_ != TransportKind::polling) {
+        return Error::bad_request;
+    }
+    if (state_ == State::closing) {
+        return std::nullopt;
+    }
+
+    DecodedPayload decoded;
+    if (!decode_payload(payload, decoded)) {
+        abort("parse error");
+        return Error::bad_request;
+    }
+
+    for (const Packet& p : decoded.packets) {
+        if (p.type == PacketType::close) {
+            /* the client leaves: a waiting GET ends with a noop */
+            abort("transport close", "6");
+            break;
+        }
+        on_packet(p);
+        if (state_ != State::open) {
+            break;
+        }
+    }
+
+    return std::nullopt;
+}
+
+/* --- WebSocket --- */
+
+bool Session::attach_websocket(WebSocketLink& link, Millis now)
+{
+    engine_.set_now(now);
+
+    if (state_ != State::open || transport_ != TransportKind::polling
+        || probe_ != nullptr || upgraded_ || !engine_.config().websocket)
+    {
+        return false;
+    }
+
+    probe_ = &link;
+    probed_ = false;
+    cancel_probe_ = false;
+    upgrade_deadline_ = now + engine_.config().upgrade_timeout;
+    mark_dirty();
+    return true;
+}
+
+void Session::on_ws_message(WebSocketLink& link, bool binary,
+                            std::string_view data, Millis now)
+{
+    engine_.set_now(now);
+
+    if (state_ != State::open) {
+        return;
+    }
+
+    Packet p;
+    if (binary) {
+        p.type = PacketType::message;
+        p.binary = true;
+        p.data = data;
+    } else if (!decode_text(data, p)) {
+        if (&link == probe_) {
+            cancel_probe_ = true;
+            mark_dirty();
+            return;
+        }
+        abort("parse error");
+        return;
+    }
+
+    if (&link == probe_) {
+        on_probe_packet(p);
+    } else if (&link == ws_) {
+        if (p.type == PacketType::close) {
+            abort("transport close");
+            return;
+        }
+        on_packet(p);
+    }
+}
+
+void Session::on_probe_packet(const Packet& p)
+{
+    if (p.type == PacketType::ping && p.data == "probe" && !p.binary) {
+        probe_out_.push_back(Encoded::text(PacketType::pong, "probe"));
+        probed_ = true;
+        mark_dirty();
+        return;
+    }
+
+    if (p.type == PacketType::upgrade && !p.binary) {
+        /* the WebSocket becomes the transport; a waiting GET is let go
+           with a noop, what was queued goes out on the WebSocket */
+        ws_ = probe_;
+        probe_ = nullptr;
+        probe_out_.clear();
+        transport_ = TransportKind::websocket;
+        upgraded_ = true;
+        upgrade_deadline_ = never;
+        last_packet_ = now();
+        mark_dirty();
+        return;
+    }
+
+    cancel_probe_ = true;
+    mark_dirty();
+}
+
+void Session::on_ws_gone(WebSocketLink& link, Millis now)
+{
+    engine_.set_now(now);
+
+    if (&link == probe_) {
+        probe_ = nullptr;
+        probe_out_.clear();
+        upgrade_deadline_ = never;
+        mark_dirty();
+    } else if (&link == ws_) {
+        ws_ = nullptr;
+        abort("transport close");
+    }
+}
+
+/* --- packets on the current transport --- */
+
+void Session::on_packet(const Packet& p)
+{
+    last_packet_ = now();
+
+    switch (p.type) {
+    case PacketType::pong:
+        pong_deadline_ = never;
+        next_ping_ = now() + engine_.config().ping_interval;
+        mark_dirty();
+        break;
+
+    case PacketType::ping:
+        /* v4: only the server pings */
+        abort("transport error");
+        break;
+
+    case PacketType::message:
+        endpoint_->on_message(p.binary, p.data);
+        break;
+
+    case PacketType::close:
+        abort("transport close");
+        break;
+
+    case PacketType::open:
+    case PacketType::upgrade:
+    case PacketType::noop:
+        break;
+    }
+}
+
+/* --- closing --- */
+
+void Session::notify_close(std::string_view reason)
+{
+    if (!endpoint_closed_) {
+        endpoint_closed_ = true;
+        endpoint_->on_close(reason);
+    }
+}
+
+void Session::abort(std::string_view reason, std::string_view final_poll)
+{
+    if (state_ == State::closed) {
+        return;
+    }
+    state_ = State::closed;
+    out_.clear();
+    out_bytes_ = 0;
+    final_poll_ = final_poll;
+    notify_close(reason);
+    mark_dirty();
+}
+
+void Session::begin_closing()
+{
+    state_ = State::closing;
+    notify_close(close_request_);
+    if (state_ != State::closing) {
+        return;
+    }
+    out_.push_back(Encoded::text(PacketType::close));
+    /*
+     * a polling client between two GETs sends the next one at once; one
+     * that does not within this time is gone (and a worker shutting down
+     * does not wait longer for it)
+     */
+    closing_deadline_ = now() + std::min<Millis>(engine_.config().ping_timeout,
+                                                 2000);
+}
+
+/* --- timers --- */
+
+Millis Session::deadline() const noexcept
+{
+    switch (state_) {
+    case State::open: {
+        Millis d = std::min(next_ping_, pong_deadline_);
+        d = std::min(d, upgrade_deadline_);
+        return std::min(d, endpoint_->deadline());
+    }
+    case State::closing:
+        return closing_deadline_;
+    case State::closed:
+        break;
+    }
+    return never;
+}
+
+void Session::on_timer(Millis now)
+{
+    engine_.set_now(now);
+
+    if (state_ == State::closing) {
+        if (now >= closing_deadline_) {
+            state_ = State::closed;
+            out_.clear();
+            mark_dirty();
+        }
+        return;
+    }
+
+    if (state_ != State::open) {
+        return;
+    }
+
+    const Config& c = engine_.config();
+
+    if (now >= upgrade_deadline_) {
+        upgrade_deadline_ = never;
+        cancel_probe_ = true;
+        mark_dirty();
+    }
+
+    if (now >= next_ping_) {
+        next_ping_ = never;
+        pong_deadline_ = now + c.ping_timeout;
+        send(Encoded::text(PacketType::ping));
+    }
+
+    if (now >= pong_deadline_) {
+        /* any packet, not only a pong, shows the client is alive */
+        if (now - last_packet_ < c.ping_timeout) {
+            pong_deadline_ = last_packet_ + c.ping_timeout;
+        } else {
+            abort("ping timeout");
+            return;
+        }
+    }
+
+    if (now >= endpoint_->deadline()) {
+        endpoint_->on_timer(now);
+    }
+}
+
+/* --- output --- */
+
+void Session::flush()
+{
+    if (state_ == State::open && overflow_) {
+        abort("transport buffer full");
+    }
+    if (state_ == State::open && close_requested_) {
+        begin_closing();
+    }
+
+    if (state_ != State::closed) {
+        push_output();
+    }
+
+    if (state_ == State::closed) {
+        release_transports();
+    }
+}
+
+void Session::push_output()
+{
+    if (probe_ != nullptr && !probe_out_.empty()) {
+        probe_->send(probe_out_);
+        probe_out_.clear();
+    }
+    if (probe_ != nullptr && cancel_probe_) {
+        WebSocketLink* link = probe_;
+        probe_ = nullptr;
+        upgrade_deadline_ = never;
+        link->close(1000, "upgrade cancelled");
+    }
+    cancel_probe_ = false;
+
+    if (transport_ == TransportKind::websocket) {
+        if (poll_ != nullptr) {
+            PollWaiter* w = poll_;
+            poll_ = nullptr;
+            w->respond("6");
+        }
+        if (ws_ != nullptr && !out_.empty()) {
+            ws_->send(out_);
+            out_.clear();
+            out_bytes_ = 0;
+        }
+
+    } else if (poll_ != nullptr) {
+        if (!out_.empty()) {
+            std::string payload = encode_payload(out_);
+            out_.clear();
+            out_bytes_ = 0;
+            PollWaiter* w = poll_;
+            poll_ = nullptr;
+            w->respond(std::move(payload));
+
+        } else if (probed_) {
+            /* the client waits for this GET to end before it upgrades */
+            PollWaiter* w = poll_;
+            poll_ = nullptr;
+            w->respond("6");
+        }
+    }
+
+    if (state_ == State::closing && out_.empty()) {
+        state_ = State::closed;
+    }
+}
+
+void Session::release_transports()
+{
+    if (poll_ != nullptr) {
+        PollWaiter* w = poll_;
+        poll_ = nullptr;
+        w->respond(final_poll_);
+    }
+    if (probe_ != nullptr) {
+        WebSocketLink* link = probe_;
+        probe_ = nullptr;
+        link->close(1000, "");
+    }
+    if (ws_ != nullptr) {
+        WebSocketLink* link = ws_;
+        ws_ = nullptr;
+        link->close(1000, "");
+    }
+}
+
+}  // namespace socketio::eio

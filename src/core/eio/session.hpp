@@ -1,0 +1,139 @@
+/*
+ * One Engine.IO v4 session: engine.io-protocol "Handshake", "Heartbeat",
+ * "Upgrade" and "Message", with the reference server's choices where the
+ * spec is silent (socketio/socket.io packages/engine.io lib/socket.ts and
+ * lib/transports/polling.ts).
+ *
+ * The session is a state machine with no I/O: the web server feeds it what
+ * arrives and the time, and Engine::flush() hands what is due to the
+ * attached transports. Endpoint callbacks are never re-entered: a close
+ * asked for from inside one, or caused by another socket's traffic (a full
+ * buffer), takes effect at the next flush.
+ */
+#pragma once
+
+#include "core/eio/config.hpp"
+#include "core/eio/error.hpp"
+#include "core/eio/handler.hpp"
+#include "core/eio/packet.hpp"
+#include "core/eio/transport.hpp"
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace socketio::eio {
+
+class Engine;
+
+enum class TransportKind { polling, websocket };
+
+std::string_view transport_name(TransportKind t) noexcept;
+
+class Session {
+public:
+    enum class State { open, closing, closed };
+
+    Session(Engine& engine, std::string sid, TransportKind transport,
+            Millis now, WebSocketLink* ws = nullptr);
+    ~Session();
+
+    Session(const Session&) = delete;
+    Session& operator=(const Session&) = delete;
+
+    const std::string& sid() const noexcept { return sid_; }
+    TransportKind transport() const noexcept { return transport_; }
+    State state() const noexcept { return state_; }
+    bool upgrading() const noexcept { return probe_ != nullptr; }
+    bool upgraded() const noexcept { return upgraded_; }
+    Engine& engine() noexcept { return engine_; }
+    Millis now() const noexcept;
+
+    /* --- for the handler --- */
+
+    void send(EncodedPtr packet);
+    /* Closes after what is queued, with a close packet (deferred). */
+    void close(std::string_view reason);
+
+    /* --- for the web server: polling --- */
+
+    std::optional<Error> on_poll(PollWaiter& waiter, Millis now);
+    void on_poll_gone(PollWaiter& waiter, Millis now);
+    /* A POST starts and ends; two at once close the session. */
+    std::optional<Error> begin_post();
+    std::optional<Error> on_post(std::string_view payload, Millis now);
+    void end_post() noexcept { posting_ = false; }
+
+    /* --- for the web server: WebSocket --- */
+
+    /* false: refused (already upgrading or upgraded), close the link */
+    bool attach_websocket(WebSocketLink& link, Millis now);
+    void on_ws_message(WebSocketLink& link, bool binary,
+                       std::string_view data, Millis now);
+    void on_ws_gone(WebSocketLink& link, Millis now);
+
+    /* --- for the engine --- */
+
+    Millis deadline() const noexcept;
+    void on_timer(Millis now);
+    void flush();
+    bool finished() const noexcept
+    {
+        return state_ == State::closed && poll_ == nullptr
+               && ws_ == nullptr && probe_ == nullptr;
+    }
+
+    /* the engine's bookkeeping */
+    bool dirty_ = false;
+    Millis timer_key_ = never;
+
+private:
+    void on_packet(const Packet& p);
+    void on_probe_packet(const Packet& p);
+    /* Immediate close. `final_poll` answers a waiting GET. */
+    void abort(std::string_view reason, std::string_view final_poll = "1");
+    void notify_close(std::string_view reason);
+    void begin_closing();
+    void mark_dirty();
+    void push_output();
+    void release_transports();
+
+    Engine& engine_;
+    std::string sid_;
+    TransportKind transport_;
+    State state_ = State::open;
+    std::unique_ptr<Endpoint> endpoint_;
+    bool endpoint_closed_ = false;
+
+    /* output not yet handed to a transport */
+    std::vector<EncodedPtr> out_;
+    std::size_t out_bytes_ = 0;
+    bool overflow_ = false;
+    std::string close_request_;
+    bool close_requested_ = false;
+    std::string final_poll_ = "1";
+
+    /* transports */
+    PollWaiter* poll_ = nullptr;
+    bool posting_ = false;
+    WebSocketLink* ws_ = nullptr;
+
+    /* upgrade */
+    WebSocketLink* probe_ = nullptr;
+    std::vector<EncodedPtr> probe_out_;
+    bool probed_ = false;
+    bool cancel_probe_ = false;
+    bool upgraded_ = false;
+    Millis upgrade_deadline_ = never;
+
+    /* heartbeat */
+    Millis next_ping_;
+    Millis pong_deadline_ = never;
+    Millis last_packet_;
+    Millis closing_deadline_ = never;
+};
+
+}  // namespace socketio::eio

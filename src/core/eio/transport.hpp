@@ -1,0 +1,45 @@
+/*
+ * The two transports of engine.io-protocol "Transports", as the session
+ * sees them: narrow interfaces that the web server implements. A session
+ * calls them only from Engine::flush(), never from inside the input it is
+ * processing, so an implementation may finish a request or close a
+ * connection right there.
+ */
+#pragma once
+
+#include "core/eio/packet.hpp"
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace socketio::eio {
+
+/* A polling GET waiting for packets. */
+class PollWaiter {
+public:
+    /* Answers the GET with this payload; the session forgets the waiter. */
+    virtual void respond(std::string payload) = 0;
+
+protected:
+    ~PollWaiter() = default;
+};
+
+/* A WebSocket connection, before (probe) or after the upgrade. */
+class WebSocketLink {
+public:
+    /* Writes these packets, one frame each, in order. */
+    virtual void send(const std::vector<EncodedPtr>& packets) = 0;
+    /* Closes with this code once what was sent is written; the session
+       forgets the link. */
+    virtual void close(std::uint16_t code, std::string_view reason) = 0;
+    /* Bytes handed over by send() and not yet written to the socket. */
+    virtual std::size_t backlog() const noexcept = 0;
+
+protected:
+    ~WebSocketLink() = default;
+};
+
+}  // namespace socketio::eio

@@ -1,0 +1,69 @@
+/*
+ * Broadcasting, as the reference server's socket.io-adapter shapes it:
+ * sockets in rooms (each in the room named by its own id), and a broadcast
+ * to the union of some rooms minus others. Handlers never loop over
+ * sockets: they hand the adapter a packet encoded once. This in-process
+ * adapter is the first of several (shared memory, Redis) behind one
+ * interface.
+ */
+#pragma once
+
+#include "core/eio/packet.hpp"
+
+#include <cstddef>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+namespace socketio::sio {
+
+class Socket;
+
+struct BroadcastOptions {
+    std::vector<std::string> rooms;     /* empty: the whole namespace */
+    std::vector<std::string> except;    /* rooms whose sockets are skipped */
+};
+
+class Adapter {
+public:
+    virtual ~Adapter() = default;
+
+    virtual void add(Socket& socket, std::string_view room) = 0;
+    virtual void remove(Socket& socket, std::string_view room) = 0;
+    virtual void remove_all(Socket& socket) = 0;
+
+    /* Sends these packets (one Socket.IO packet, attachments included)
+       to every socket selected, each exactly once. */
+    virtual void broadcast(const std::vector<eio::EncodedPtr>& packets,
+                           const BroadcastOptions& opts) = 0;
+
+    /* Sockets selected as broadcast() would, for handlers that look up
+       one user (a private message by key). */
+    virtual void for_each(const BroadcastOptions& opts,
+                          const std::function<void(Socket&)>& fn) = 0;
+
+    virtual std::size_t size() const = 0;
+};
+
+class LocalAdapter final : public Adapter {
+public:
+    void add(Socket& socket, std::string_view room) override;
+    void remove(Socket& socket, std::string_view room) override;
+    void remove_all(Socket& socket) override;
+    void broadcast(const std::vector<eio::EncodedPtr>& packets,
+                   const BroadcastOptions& opts) override;
+    void for_each(const BroadcastOptions& opts,
+                  const std::function<void(Socket&)>& fn) override;
+    std::size_t size() const override { return sockets_.size(); }
+
+private:
+    std::vector<Socket*> select(const BroadcastOptions& opts) const;
+
+    std::unordered_map<std::string, std::unordered_set<Socket*>> rooms_;
+    std::unordered_map<Socket*, std::unordered_set<std::string>> sockets_;
+};
+
+}  // namespace socketio::sio

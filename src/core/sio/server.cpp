@@ -1,0 +1,244 @@
+#include "core/sio/server.hpp"
+
+#include "core/eio/engine.hpp"
+#include "core/eio/session.hpp"
+
+#include <algorithm>
+
+namespace socketio::sio {
+
+/* --- Event --- */
+
+std::string_view Event::name() const noexcept
+{
+    const auto& first = packet_.json.as_array()[0];
+    if (first.is_string()) {
+        return first.get_string();
+    }
+    return text_.name_json;
+}
+
+std::size_t Event::size() const noexcept
+{
+    return packet_.json.as_array().size() - 1;
+}
+
+const boost::json::value& Event::arg(std::size_t i) const noexcept
+{
+    static const boost::json::value null_value;
+    const auto& a = packet_.json.as_array();
+    return i + 1 < a.size() ? a[i + 1] : null_value;
+}
+
+/* --- Server --- */
+
+Namespace& Server::add_namespace(std::string name, sio::Handler& handler,
+                                 std::unique_ptr<Adapter> adapter)
+{
+    if (!adapter) {
+        adapter = std::make_unique<LocalAdapter>();
+    }
+    namespaces_.push_back(std::make_unique<Namespace>(
+        std::move(name), handler, std::move(adapter)));
+    return *namespaces_.back();
+}
+
+Namespace* Server::find(std::string_view name) noexcept
+{
+    for (auto& n : namespaces_) {
+        if (n->name() == name) {
+            return n.get();
+        }
+    }
+    return nullptr;
+}
+
+std::unique_ptr<eio::Endpoint> Server::open(eio::Session& session)
+{
+    return std::make_unique<Client>(*this, session);
+}
+
+/* --- Client --- */
+
+Client::Client(Server& server, eio::Session& session)
+    : server_(server),
+      session_(session),
+      connect_deadline_(session.now() + server.connect_timeout())
+{
+}
+
+Client::~Client()
+{
+    for (auto& s : sockets_) {
+        s->adapter().remove_all(*s);
+    }
+}
+
+Socket* Client::find(std::string_view nsp) noexcept
+{
+    for (auto& s : sockets_) {
+        if (s->nsp_name() == nsp) {
+            return s.get();
+        }
+    }
+    return nullptr;
+}
+
+void Client::fail(std::string_view why)
+{
+    (void) why;
+    failed_ = true;
+    pending_.reset();
+    session_.close("parse error");
+}
+
+void Client::on_message(bool binary, std::string_view data)
+{
+    if (failed_) {
+        return;
+    }
+
+    if (binary) {
+        if (!pending_) {
+            fail("binary data when not reconstructing a packet");
+            return;
+        }
+        pending_->buffers.emplace_back(data);
+        if (pending_->buffers.size() == pending_->attachments) {
+            Packet p = std::move(*pending_);
+            pending_.reset();
+            on_packet(p);
+        }
+        return;
+    }
+
+    if (pending_) {
+        fail("text data while reconstructing a packet");
+        return;
+    }
+
+    Packet p;
+    DecodeError err = decode(data, p);
+    if (err != DecodeError::none) {
+        fail(decode_error_message(err));
+        return;
+    }
+
+    if (p.type == PacketType::binary_event
+        || p.type == PacketType::binary_ack)
+    {
+        pending_ = std::move(p);
+        return;
+    }
+
+    on_packet(p);
+}
+
+void Client::on_packet(Packet& p)
+{
+    Socket* socket = find(p.nsp);
+
+    if (socket == nullptr && p.type == PacketType::connect) {
+        connect(p.nsp, p);
+        return;
+    }
+
+    if (socket == nullptr || p.type == PacketType::connect
+        || p.type == PacketType::connect_error)
+    {
+        fail("invalid state");
+        return;
+    }
+
+    switch (p.type) {
+    case PacketType::event:
+    case PacketType::binary_event: {
+        auto text = split_event(p.raw);
+        if (!text) {
+            fail("invalid event payload");
+            return;
+        }
+        Event ev(p, *text);
+        socket->nsp().handler().on_event(*socket, ev);
+        break;
+    }
+
+    case PacketType::ack:
+    case PacketType::binary_ack:
+        socket->on_ack(p);
+        break;
+
+    case PacketType::disconnect:
+        remove(*socket, "client namespace disconnect");
+        break;
+
+    default:
+        break;
+    }
+}
+
+void Client::connect(const std::string& nsp_name, const Packet& p)
+{
+    Namespace* nsp = server_.find(nsp_name);
+
+    if (nsp == nullptr) {
+        session_.send(encode(PacketType::connect_error, nsp_name,
+                             std::nullopt, 0,
+                             "{\"message\":\"Invalid namespace\"}"));
+        return;
+    }
+
+    auto socket = std::make_unique<Socket>(session_.engine().make_id(),
+                                           *nsp, session_);
+    Socket& s = *socket;
+    sockets_.push_back(std::move(socket));
+    connect_deadline_ = eio::never;
+
+    s.join(s.id());
+
+    std::string payload = "{\"sid\":";
+    append_json_string(payload, s.id());
+    payload += "}";
+    session_.send(encode(PacketType::connect, nsp_name, std::nullopt, 0,
+                         payload));
+
+    static const boost::json::value empty_auth = boost::json::object();
+    nsp->handler().on_connect(s, p.has_payload ? p.json : empty_auth);
+}
+
+void Client::remove(Socket& socket, std::string_view reason)
+{
+    auto it = std::find_if(sockets_.begin(), sockets_.end(),
+                           [&](const auto& s) { return s.get() == &socket; });
+    if (it == sockets_.end()) {
+        return;
+    }
+    std::unique_ptr<Socket> owned = std::move(*it);
+    sockets_.erase(it);
+
+    /* as the reference server: the rooms are left before "disconnect" */
+    owned->adapter().remove_all(*owned);
+    owned->nsp().handler().on_disconnect(*owned, reason);
+}
+
+void Client::on_close(std::string_view reason)
+{
+    pending_.reset();
+    connect_deadline_ = eio::never;
+
+    while (!sockets_.empty()) {
+        remove(*sockets_.back(), reason);
+    }
+}
+
+void Client::on_timer(eio::Millis now)
+{
+    if (now >= connect_deadline_) {
+        connect_deadline_ = eio::never;
+        if (sockets_.empty()) {
+            session_.close("connect timeout");
+        }
+    }
+}
+
+}  // namespace socketio::sio

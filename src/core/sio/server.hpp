@@ -1,0 +1,89 @@
+/*
+ * Socket.IO v5 as one Engine.IO handler (socket.io-protocol "Exchange
+ * protocol"): namespaces, the CONNECT handshake with its auth payload,
+ * binary attachments gathered before an event is handed on, the connect
+ * timeout, and a malformed packet closing the connection, as the reference
+ * server's Client class does (socketio/socket.io packages/socket.io
+ * lib/client.ts).
+ */
+#pragma once
+
+#include "core/eio/handler.hpp"
+#include "core/sio/adapter.hpp"
+#include "core/sio/handler.hpp"
+#include "core/sio/packet.hpp"
+#include "core/sio/socket.hpp"
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace socketio::eio {
+class Session;
+}
+
+namespace socketio::sio {
+
+class Namespace {
+public:
+    Namespace(std::string name, Handler& handler,
+              std::unique_ptr<Adapter> adapter)
+        : name_(std::move(name)), handler_(handler),
+          adapter_(std::move(adapter)) {}
+
+    const std::string& name() const noexcept { return name_; }
+    Handler& handler() noexcept { return handler_; }
+    Adapter& adapter() noexcept { return *adapter_; }
+
+private:
+    std::string name_;
+    Handler& handler_;
+    std::unique_ptr<Adapter> adapter_;
+};
+
+class Server final : public eio::Handler {
+public:
+    explicit Server(eio::Millis connect_timeout)
+        : connect_timeout_(connect_timeout) {}
+
+    Namespace& add_namespace(std::string name, sio::Handler& handler,
+                             std::unique_ptr<Adapter> adapter = nullptr);
+    Namespace* find(std::string_view name) noexcept;
+    eio::Millis connect_timeout() const noexcept { return connect_timeout_; }
+
+    std::unique_ptr<eio::Endpoint> open(eio::Session& session) override;
+
+private:
+    eio::Millis connect_timeout_;
+    std::vector<std::unique_ptr<Namespace>> namespaces_;
+};
+
+/* The Socket.IO side of one Engine.IO session. */
+class Client final : public eio::Endpoint {
+public:
+    Client(Server& server, eio::Session& session);
+    ~Client() override;
+
+    void on_message(bool binary, std::string_view data) override;
+    void on_close(std::string_view reason) override;
+    eio::Millis deadline() const override { return connect_deadline_; }
+    void on_timer(eio::Millis now) override;
+
+private:
+    void on_packet(Packet& p);
+    void connect(const std::string& nsp, const Packet& p);
+    void fail(std::string_view why);
+    Socket* find(std::string_view nsp) noexcept;
+    void remove(Socket& socket, std::string_view reason);
+
+    Server& server_;
+    eio::Session& session_;
+    std::vector<std::unique_ptr<Socket>> sockets_;
+    std::optional<Packet> pending_;     /* waiting for its attachments */
+    eio::Millis connect_deadline_;
+    bool failed_ = false;
+};
+
+}  // namespace socketio::sio

@@ -1,0 +1,82 @@
+/*
+ * A Socket.IO socket: one client connected to one namespace
+ * (socket.io-protocol "Connection to a namespace"), with its own id,
+ * distinct from the Engine.IO session id, its rooms, and the acks it is
+ * waiting for.
+ */
+#pragma once
+
+#include "core/eio/packet.hpp"
+#include "core/sio/packet.hpp"
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace socketio::eio {
+class Session;
+}
+
+namespace socketio::sio {
+
+class Adapter;
+class Handler;
+class Namespace;
+
+/* Per-socket state a handler keeps on the socket. */
+class SocketData {
+public:
+    virtual ~SocketData() = default;
+};
+
+class Socket {
+public:
+    using AckCallback = std::function<void(const Packet&)>;
+
+    Socket(std::string id, Namespace& nsp, eio::Session& session);
+
+    const std::string& id() const noexcept { return id_; }
+    const std::string& nsp_name() const noexcept;
+    Namespace& nsp() noexcept { return nsp_; }
+    Adapter& adapter() noexcept;
+    eio::Session& session() noexcept { return session_; }
+
+    /* emit(name, "[1,2]"): the arguments as a JSON array text. */
+    void emit(std::string_view event, std::string_view args_json = "[]");
+    /* The same with binary attachments (placeholders in the arguments). */
+    void emit_binary(std::string_view event, std::string_view args_json,
+                     const std::vector<std::string>& buffers);
+    void emit_with_ack(std::string_view event, std::string_view args_json,
+                       AckCallback cb);
+    /* Answers the client's ack request `id` with a JSON array text. */
+    void ack(std::uint64_t id, std::string_view args_json,
+             const std::vector<std::string>& buffers = {});
+
+    void join(std::string_view room);
+    void leave(std::string_view room);
+
+    /* An ACK or BINARY_ACK from the client. Unknown ids are ignored. */
+    void on_ack(const Packet& p);
+
+    std::unique_ptr<SocketData> data;
+
+private:
+    void send_packet(PacketType type, std::optional<std::uint64_t> id,
+                     std::string_view payload,
+                     const std::vector<std::string>& buffers);
+    std::string event_payload(std::string_view event,
+                              std::string_view args_json) const;
+
+    std::string id_;
+    Namespace& nsp_;
+    eio::Session& session_;
+    std::uint64_t next_ack_ = 0;
+    std::map<std::uint64_t, AckCallback> acks_;
+};
+
+}  // namespace socketio::sio

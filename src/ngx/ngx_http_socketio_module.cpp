@@ -1,0 +1,355 @@
+/*
+ * Copyright (C) the ngx_http_socketio_module authors
+ *
+ * ngx_http_socketio_module: an Engine.IO v4 / Socket.IO v5 server inside
+ * nginx workers. This file holds what nginx sees of the module: its
+ * directives, its configuration, and its per-worker lifetime.
+ */
+
+#include "ngx/ngx_http_socketio_module.hpp"
+#include "ngx/ngx_http_socketio_runtime.hpp"
+
+#include <memory>
+#include <new>
+#include <vector>
+
+
+static void *ngx_http_socketio_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_socketio_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+static char *ngx_http_socketio(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_socketio_set_list(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static void ngx_http_socketio_exit_process(ngx_cycle_t *cycle);
+
+
+static ngx_conf_enum_t  ngx_http_socketio_handlers[] = {
+    { ngx_string("chat"), NGX_HTTP_SOCKETIO_HANDLER_CHAT },
+    { ngx_string("echo"), NGX_HTTP_SOCKETIO_HANDLER_ECHO },
+    { ngx_string("engine_echo"), NGX_HTTP_SOCKETIO_HANDLER_ENGINE_ECHO },
+    { ngx_null_string, 0 }
+};
+
+
+static ngx_conf_bitmask_t  ngx_http_socketio_transports[] = {
+    { ngx_string("polling"), NGX_HTTP_SOCKETIO_POLLING },
+    { ngx_string("websocket"), NGX_HTTP_SOCKETIO_WEBSOCKET },
+    { ngx_null_string, 0 }
+};
+
+
+static ngx_conf_num_bounds_t  ngx_http_socketio_positive = {
+    ngx_conf_check_num_bounds, 1, -1
+};
+
+
+static ngx_command_t  ngx_http_socketio_commands[] = {
+
+    { ngx_string("socketio"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_socketio,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("socketio_handler"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_socketio_loc_conf_t, handler),
+      &ngx_http_socketio_handlers },
+
+    { ngx_string("socketio_ping_interval"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_socketio_loc_conf_t, ping_interval),
+      NULL },
+
+    { ngx_string("socketio_ping_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_socketio_loc_conf_t, ping_timeout),
+      NULL },
+
+    { ngx_string("socketio_connect_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_socketio_loc_conf_t, connect_timeout),
+      NULL },
+
+    { ngx_string("socketio_upgrade_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_socketio_loc_conf_t, upgrade_timeout),
+      NULL },
+
+    { ngx_string("socketio_max_payload"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_socketio_loc_conf_t, max_payload),
+      &ngx_http_socketio_positive },
+
+    { ngx_string("socketio_output_limit"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_socketio_loc_conf_t, max_buffered),
+      &ngx_http_socketio_positive },
+
+    { ngx_string("socketio_transports"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      ngx_conf_set_bitmask_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_socketio_loc_conf_t, transports),
+      &ngx_http_socketio_transports },
+
+    { ngx_string("socketio_allow_origin"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_socketio_set_list,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_socketio_loc_conf_t, allow_origin),
+      NULL },
+
+    { ngx_string("socketio_chat_relay"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_socketio_set_list,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_socketio_loc_conf_t, chat_relay),
+      NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_http_socketio_module_ctx = {
+    NULL,                                  /* preconfiguration */
+    NULL,                                  /* postconfiguration */
+
+    NULL,                                  /* create main configuration */
+    NULL,                                  /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    ngx_http_socketio_create_loc_conf,     /* create location configuration */
+    ngx_http_socketio_merge_loc_conf       /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_socketio_module = {
+    NGX_MODULE_V1,
+    &ngx_http_socketio_module_ctx,         /* module context */
+    ngx_http_socketio_commands,            /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    NULL,                                  /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    ngx_http_socketio_exit_process,        /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+/* the runtimes of this worker; the configuration only points to them */
+static std::vector<std::unique_ptr<socketio::ngx::Runtime>>
+    ngx_http_socketio_runtimes;
+
+
+socketio::ngx::Runtime *
+ngx_http_socketio_runtime(ngx_http_socketio_loc_conf_t *slcf, ngx_log_t *log)
+{
+    if (slcf->runtime == NULL) {
+        auto rt = std::make_unique<socketio::ngx::Runtime>(*slcf,
+                                                           ngx_cycle->log);
+        slcf->runtime = rt.get();
+        ngx_http_socketio_runtimes.push_back(std::move(rt));
+
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, log, 0,
+                       "socketio: runtime created");
+    }
+
+    return slcf->runtime;
+}
+
+
+void
+ngx_http_socketio_free_runtimes() noexcept
+{
+    ngx_http_socketio_runtimes.clear();
+}
+
+
+void
+ngx_http_socketio_log_exception(ngx_log_t *log, const char *where) noexcept
+{
+    try {
+        throw;
+
+    } catch (const std::bad_alloc &) {
+        ngx_log_error(NGX_LOG_CRIT, log, 0, "socketio: %s: out of memory",
+                      where);
+
+    } catch (const std::exception &e) {
+        ngx_log_error(NGX_LOG_ERR, log, 0, "socketio: %s: %s", where,
+                      e.what());
+
+    } catch (...) {
+        ngx_log_error(NGX_LOG_ERR, log, 0, "socketio: %s: unknown error",
+                      where);
+    }
+}
+
+
+static void
+ngx_http_socketio_exit_process(ngx_cycle_t * /* cycle */)
+{
+    ngx_http_socketio_free_runtimes();
+}
+
+
+static void *
+ngx_http_socketio_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_socketio_loc_conf_t  *conf;
+
+    conf = static_cast<ngx_http_socketio_loc_conf_t *>(
+               ngx_pcalloc(cf->pool, sizeof(ngx_http_socketio_loc_conf_t)));
+    if (conf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     conf->transports = 0;
+     *     conf->runtime = NULL;
+     */
+
+    conf->enable = NGX_CONF_UNSET;
+    conf->handler = NGX_CONF_UNSET_UINT;
+    conf->ping_interval = NGX_CONF_UNSET_MSEC;
+    conf->ping_timeout = NGX_CONF_UNSET_MSEC;
+    conf->connect_timeout = NGX_CONF_UNSET_MSEC;
+    conf->upgrade_timeout = NGX_CONF_UNSET_MSEC;
+    conf->max_payload = NGX_CONF_UNSET_SIZE;
+    conf->max_buffered = NGX_CONF_UNSET_SIZE;
+    conf->allow_origin = static_cast<ngx_array_t *>(NGX_CONF_UNSET_PTR);
+    conf->chat_relay = static_cast<ngx_array_t *>(NGX_CONF_UNSET_PTR);
+
+    return conf;
+}
+
+
+static char *
+ngx_http_socketio_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    auto *prev = static_cast<ngx_http_socketio_loc_conf_t *>(parent);
+    auto *conf = static_cast<ngx_http_socketio_loc_conf_t *>(child);
+
+    ngx_conf_merge_value(conf->enable, prev->enable, 0);
+    ngx_conf_merge_uint_value(conf->handler, prev->handler,
+                              NGX_HTTP_SOCKETIO_HANDLER_CHAT);
+    ngx_conf_merge_msec_value(conf->ping_interval, prev->ping_interval,
+                              25000);
+    ngx_conf_merge_msec_value(conf->ping_timeout, prev->ping_timeout, 20000);
+    ngx_conf_merge_msec_value(conf->connect_timeout, prev->connect_timeout,
+                              45000);
+    ngx_conf_merge_msec_value(conf->upgrade_timeout, prev->upgrade_timeout,
+                              10000);
+    ngx_conf_merge_size_value(conf->max_payload, prev->max_payload, 1000000);
+    ngx_conf_merge_size_value(conf->max_buffered, prev->max_buffered,
+                              4 * 1024 * 1024);
+    ngx_conf_merge_bitmask_value(conf->transports, prev->transports,
+                                 (NGX_CONF_BITMASK_SET
+                                  |NGX_HTTP_SOCKETIO_POLLING
+                                  |NGX_HTTP_SOCKETIO_WEBSOCKET));
+    ngx_conf_merge_ptr_value(conf->allow_origin, prev->allow_origin, NULL);
+    ngx_conf_merge_ptr_value(conf->chat_relay, prev->chat_relay, NULL);
+
+    if (conf->ping_interval == 0 || conf->ping_timeout == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"socketio_ping_interval\" and "
+                           "\"socketio_ping_timeout\" must be positive");
+        return static_cast<char *>(NGX_CONF_ERROR);
+    }
+
+    if (conf->max_buffered < conf->max_payload) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"socketio_output_limit\" must not be less than "
+                           "\"socketio_max_payload\"");
+        return static_cast<char *>(NGX_CONF_ERROR);
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_socketio(ngx_conf_t *cf, ngx_command_t * /* cmd */, void *conf)
+{
+    auto *slcf = static_cast<ngx_http_socketio_loc_conf_t *>(conf);
+
+    ngx_http_core_loc_conf_t  *clcf;
+
+    if (slcf->enable != NGX_CONF_UNSET) {
+        return const_cast<char *>("is duplicate");
+    }
+
+    slcf->enable = 1;
+
+    clcf = static_cast<ngx_http_core_loc_conf_t *>(
+               ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module));
+    clcf->handler = ngx_http_socketio_handler;
+
+    return NGX_CONF_OK;
+}
+
+
+/* a directive that takes one or more strings: origins, event names */
+static char *
+ngx_http_socketio_set_list(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    char  *p = static_cast<char *>(conf);
+
+    ngx_str_t     *value, *s;
+    ngx_uint_t     i;
+    ngx_array_t  **a;
+
+    a = reinterpret_cast<ngx_array_t **>(p + cmd->offset);
+
+    if (*a != NGX_CONF_UNSET_PTR) {
+        return const_cast<char *>("is duplicate");
+    }
+
+    value = static_cast<ngx_str_t *>(cf->args->elts);
+
+    *a = ngx_array_create(cf->pool, cf->args->nelts - 1, sizeof(ngx_str_t));
+    if (*a == NULL) {
+        return static_cast<char *>(NGX_CONF_ERROR);
+    }
+
+    for (i = 1; i < cf->args->nelts; i++) {
+        if (value[i].len == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "empty value in \"%V\"", &cmd->name);
+            return static_cast<char *>(NGX_CONF_ERROR);
+        }
+
+        s = static_cast<ngx_str_t *>(ngx_array_push(*a));
+        if (s == NULL) {
+            return static_cast<char *>(NGX_CONF_ERROR);
+        }
+
+        *s = value[i];
+    }
+
+    return NGX_CONF_OK;
+}

@@ -1,0 +1,353 @@
+/*
+ * Copyright (C) the ngx_http_socketio_module authors
+ *
+ * HTTP long-polling (engine.io-protocol "HTTP long-polling"): a GET waits
+ * in the worker until the session has packets for it, a POST brings the
+ * client's packets. Neither holds a pointer to the session across an
+ * event: the session holds the waiting GET, and a POST looks its session
+ * up again once the body is read.
+ */
+
+#include "ngx/ngx_http_socketio_module.hpp"
+#include "ngx/ngx_http_socketio_runtime.hpp"
+
+#include "core/eio/engine.hpp"
+#include "core/eio/session.hpp"
+
+#include <string>
+
+
+namespace {
+
+using socketio::ngx::Runtime;
+
+
+/* A GET that waits for packets. */
+class PollRequest final : public socketio::eio::PollWaiter {
+public:
+    PollRequest(ngx_http_request_t *r, Runtime &rt) noexcept
+        : r_(r), rt_(rt) {}
+
+    ~PollRequest()
+    {
+        if (session_ == NULL) {
+            return;
+        }
+
+        /* the request ended first: the client went away */
+        try {
+            session_->on_poll_gone(*this, Runtime::now());
+
+        } catch (...) {
+            ngx_http_socketio_log_exception(rt_.log(), "poll");
+        }
+    }
+
+    PollRequest(const PollRequest &) = delete;
+    PollRequest &operator=(const PollRequest &) = delete;
+
+    void park(socketio::eio::Session &session) noexcept;
+    void respond(std::string payload) override;
+
+private:
+    static void read_handler(ngx_event_t *rev);
+
+    ngx_http_request_t       *r_;
+    Runtime                  &rt_;
+    socketio::eio::Session   *session_ = NULL;
+    ngx_event_handler_pt      saved_read_ = NULL;
+};
+
+
+void
+PollRequest::park(socketio::eio::Session &session) noexcept
+{
+    ngx_connection_t  *c = r_->connection;
+
+    session_ = &session;
+
+    r_->main->count++;
+    r_->read_event_handler = ngx_http_test_reading;
+    r_->write_event_handler = ngx_http_request_empty_handler;
+
+#if (NGX_HTTP_V2)
+    if (r_->stream) {
+        return;
+    }
+#endif
+
+    /*
+     * an idle connection is told when the worker shuts down: the session
+     * is then closed cleanly, and this GET answered with a close packet
+     */
+    saved_read_ = c->read->handler;
+    c->read->handler = read_handler;
+    c->idle = 1;
+}
+
+
+void
+PollRequest::read_handler(ngx_event_t *rev)
+{
+    auto *c = static_cast<ngx_connection_t *>(rev->data);
+    auto *r = static_cast<ngx_http_request_t *>(c->data);
+    auto *pr = static_cast<PollRequest *>(
+                   ngx_http_get_module_ctx(r, ngx_http_socketio_module));
+
+    if (c->close && !c->error && pr != NULL) {
+        c->close = 0;
+        pr->rt_.shutdown();
+        return;
+    }
+
+    if (pr != NULL && pr->saved_read_ != NULL) {
+        pr->saved_read_(rev);
+    }
+}
+
+
+void
+PollRequest::respond(std::string payload)
+{
+    ngx_int_t           rc;
+    ngx_connection_t   *c = r_->connection;
+    ngx_http_request_t *r = r_;
+
+    session_ = NULL;
+
+    if (saved_read_ != NULL) {
+        c->read->handler = saved_read_;
+        saved_read_ = NULL;
+        c->idle = 0;
+    }
+
+    if (ngx_http_socketio_header_out(r, "Cache-Control", "no-store")
+        != NGX_OK)
+    {
+        rc = NGX_ERROR;
+
+    } else {
+        rc = ngx_http_socketio_respond(r, NGX_HTTP_OK,
+                                       "text/plain; charset=UTF-8", payload);
+    }
+
+    /* this may free the request, and this object with it */
+    ngx_http_finalize_request(r, rc);
+    ngx_http_run_posted_requests(c);
+}
+
+
+/* A POST, from the body's first byte to the answer. */
+class PostRequest {
+public:
+    PostRequest(Runtime &rt, std::string sid) : rt_(rt), sid_(std::move(sid))
+    {}
+
+    ~PostRequest()
+    {
+        if (done_) {
+            return;
+        }
+
+        /* the body never came whole: the session may take another POST */
+        if (auto *s = rt_.engine().find(sid_)) {
+            s->end_post();
+        }
+    }
+
+    PostRequest(const PostRequest &) = delete;
+    PostRequest &operator=(const PostRequest &) = delete;
+
+    static void body_handler(ngx_http_request_t *r) noexcept;
+
+private:
+    ngx_int_t on_body(ngx_http_request_t *r);
+
+    Runtime      &rt_;
+    std::string   sid_;
+    bool          done_ = false;
+};
+
+
+void
+PostRequest::body_handler(ngx_http_request_t *r) noexcept
+{
+    auto *pr = static_cast<PostRequest *>(
+                   ngx_http_get_module_ctx(r, ngx_http_socketio_module));
+    ngx_int_t  rc;
+
+    try {
+        rc = pr->on_body(r);
+
+    } catch (...) {
+        ngx_http_socketio_log_exception(r->connection->log, "post");
+        rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_http_finalize_request(r, rc);
+}
+
+
+ngx_int_t
+PostRequest::on_body(ngx_http_request_t *r)
+{
+    std::string                 payload;
+    ssize_t                     n;
+    ngx_buf_t                  *b;
+    ngx_chain_t                *cl;
+    socketio::eio::Session     *s;
+
+    done_ = true;
+
+    s = rt_.engine().find(sid_);
+
+    if (r->request_body == NULL || r->request_body->bufs == NULL) {
+        if (s) {
+            s->end_post();
+        }
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "socketio: empty POST body");
+        std::string body = socketio::eio::error_body(
+                               socketio::eio::Error::bad_request);
+        return ngx_http_socketio_respond(r, NGX_HTTP_BAD_REQUEST,
+                                         "application/json", body);
+    }
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        b = cl->buf;
+
+        if (payload.size() + ngx_buf_size(b) > rt_.engine().config().max_payload)
+        {
+            if (s) {
+                s->end_post();
+            }
+            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                          "socketio: POST body over socketio_max_payload");
+            return ngx_http_socketio_respond(r,
+                       NGX_HTTP_REQUEST_ENTITY_TOO_LARGE, {}, {});
+        }
+
+        if (b->in_file) {
+            std::size_t size = static_cast<std::size_t>(b->file_last
+                                                        - b->file_pos);
+            std::size_t at = payload.size();
+            payload.resize(at + size);
+            n = ngx_read_file(b->file, (u_char *) &payload[at], size,
+                              b->file_pos);
+            if (n != static_cast<ssize_t>(size)) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+        } else {
+            payload.append(reinterpret_cast<const char *>(b->pos),
+                           b->last - b->pos);
+        }
+    }
+
+    if (s == NULL) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "socketio: session closed while its POST was read");
+        std::string body = socketio::eio::error_body(
+                               socketio::eio::Error::unknown_sid);
+        return ngx_http_socketio_respond(r, NGX_HTTP_BAD_REQUEST,
+                                         "application/json", body);
+    }
+
+    auto err = s->on_post(payload, Runtime::now());
+
+    if (err) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "socketio: bad POST payload: %s",
+                      socketio::eio::error_message(*err).data());
+        std::string body = socketio::eio::error_body(*err);
+        return ngx_http_socketio_respond(r, socketio::eio::error_status(*err),
+                                         "application/json", body);
+    }
+
+    /* text/html, as the reference server: no download dialog in old IEs */
+    return ngx_http_socketio_respond(r, NGX_HTTP_OK, "text/html", "ok");
+}
+
+}  // namespace
+
+
+ngx_int_t
+ngx_http_socketio_poll(ngx_http_request_t *r, Runtime &rt,
+    socketio::eio::Session &session)
+{
+    PollRequest  *pr;
+
+    pr = ngx_http_socketio_pool_new<PollRequest>(r->pool, r, rt);
+    if (pr == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    auto err = session.on_poll(*pr, Runtime::now());
+
+    if (err) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "socketio: poll refused: %s",
+                      socketio::eio::error_message(*err).data());
+        std::string body = socketio::eio::error_body(*err);
+        return ngx_http_socketio_respond(r, socketio::eio::error_status(*err),
+                                         "application/json", body);
+    }
+
+    ngx_http_set_ctx(r, pr, ngx_http_socketio_module);
+    pr->park(session);
+
+    return NGX_DONE;
+}
+
+
+ngx_int_t
+ngx_http_socketio_post(ngx_http_request_t *r, Runtime &rt,
+    socketio::eio::Session &session)
+{
+    ngx_int_t     rc;
+    PostRequest  *pr;
+
+    if (r->headers_in.content_length_n > 0
+        && static_cast<std::size_t>(r->headers_in.content_length_n)
+           > rt.engine().config().max_payload)
+    {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "socketio: POST of %O bytes over socketio_max_payload",
+                      r->headers_in.content_length_n);
+        rc = ngx_http_discard_request_body(r);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+        return ngx_http_socketio_respond(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                         {}, {});
+    }
+
+    auto err = session.begin_post();
+
+    if (err) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "socketio: POST refused: %s",
+                      socketio::eio::error_message(*err).data());
+        std::string body = socketio::eio::error_body(*err);
+        return ngx_http_socketio_respond(r, socketio::eio::error_status(*err),
+                                         "application/json", body);
+    }
+
+    pr = ngx_http_socketio_pool_new<PostRequest>(r->pool, rt, session.sid());
+    if (pr == NULL) {
+        session.end_post();
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_http_set_ctx(r, pr, ngx_http_socketio_module);
+
+    r->request_body_in_single_buf = 1;
+
+    rc = ngx_http_read_client_request_body(r, PostRequest::body_handler);
+
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        return rc;
+    }
+
+    return NGX_DONE;
+}

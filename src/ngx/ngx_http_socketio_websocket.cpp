@@ -1,0 +1,616 @@
+/*
+ * Copyright (C) the ngx_http_socketio_module authors
+ *
+ * The WebSocket transport (engine.io-protocol "WebSocket", RFC 6455) on
+ * the request's own connection: after the 101 answer the module reads and
+ * writes the socket itself, through c->recv and c->send_chain, so that it
+ * works the same over TLS. What a connection holds while idle is its
+ * parser's header bytes and an empty queue: read buffers are per worker.
+ */
+
+#include "ngx/ngx_http_socketio_module.hpp"
+#include "ngx/ngx_http_socketio_runtime.hpp"
+
+#include "core/eio/engine.hpp"
+#include "core/eio/session.hpp"
+#include "core/ws/handshake.hpp"
+#include "core/ws/parser.hpp"
+#include "core/ws/writer.hpp"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+
+namespace {
+
+using socketio::ngx::Runtime;
+namespace eio = socketio::eio;
+namespace ws = socketio::ws;
+
+
+/* how long a closing connection waits for the peer's close frame */
+constexpr ngx_msec_t  ngx_http_socketio_linger = 1000;
+
+/* reads per event before giving the other connections their turn */
+constexpr int  ngx_http_socketio_reads_per_event = 16;
+
+/* frames handed to one send_chain() call */
+constexpr std::size_t  ngx_http_socketio_iovs = 64;
+
+
+class WsConnection final : public eio::WebSocketLink, public ws::ParserSink {
+public:
+    WsConnection(ngx_http_request_t *r, Runtime &rt) noexcept
+        : r_(r), c_(r->connection), rt_(rt),
+          parser_(rt.engine().config().max_payload)
+    {
+        ngx_memzero(&linger_, sizeof(ngx_event_t));
+    }
+
+    ~WsConnection() override;
+
+    WsConnection(const WsConnection &) = delete;
+    WsConnection &operator=(const WsConnection &) = delete;
+
+    void start(eio::Session *session, bool refused, std::string_view key);
+
+    /* eio::WebSocketLink */
+    void send(const std::vector<eio::EncodedPtr> &packets) override;
+    void close(std::uint16_t code, std::string_view reason) override;
+    std::size_t backlog() const noexcept override { return out_bytes_; }
+
+    /* ws::ParserSink */
+    void on_message(bool binary, std::string_view payload) override;
+    void on_ping(std::string_view payload) override;
+    void on_pong(std::string_view) override {}
+    void on_close(std::uint16_t code, std::string_view reason) override;
+
+private:
+    struct Out {
+        eio::EncodedPtr                     packet;
+        std::shared_ptr<const std::string>  control;
+
+        std::string_view bytes() const noexcept
+        {
+            return packet ? packet->ws_frame() : std::string_view(*control);
+        }
+    };
+
+    static void read_handler(ngx_event_t *rev);
+    static void write_handler(ngx_event_t *wev);
+    static void linger_handler(ngx_event_t *ev);
+
+    void on_read();
+    void on_write();
+    void protocol_error(const ws::ParseError &err);
+    void write();
+    void queue(Out out);
+    void send_close(std::uint16_t code, std::string_view reason);
+    void detach() noexcept;
+    void finish();
+
+    enum class State { open, closing, done };
+
+    ngx_http_request_t  *r_;
+    ngx_connection_t    *c_;
+    Runtime             &rt_;
+    eio::Session        *session_ = NULL;
+    ws::Parser           parser_;
+
+    std::vector<Out>     out_;
+    std::size_t          head_ = 0;        /* first item not fully sent */
+    std::size_t          head_sent_ = 0;   /* bytes of it already sent */
+    std::size_t          out_bytes_ = 0;
+
+    State                state_ = State::open;
+    bool                 close_sent_ = false;
+    bool                 close_received_ = false;
+    bool                 failed_ = false;
+    ngx_event_t          linger_;
+};
+
+
+WsConnection *
+ngx_http_socketio_ws(ngx_connection_t *c)
+{
+    auto *r = static_cast<ngx_http_request_t *>(c->data);
+
+    return static_cast<WsConnection *>(
+               ngx_http_get_module_ctx(r, ngx_http_socketio_module));
+}
+
+
+WsConnection::~WsConnection()
+{
+    if (linger_.timer_set) {
+        ngx_del_timer(&linger_);
+    }
+
+    if (linger_.posted) {
+        ngx_delete_posted_event(&linger_);
+    }
+
+    detach();
+}
+
+
+void
+WsConnection::start(eio::Session *session, bool refused, std::string_view key)
+{
+    auto frame = std::make_shared<std::string>();
+
+    *frame = "HTTP/1.1 101 Switching Protocols\r\n"
+             "Upgrade: websocket\r\n"
+             "Connection: Upgrade\r\n"
+             "Sec-WebSocket-Accept: ";
+    *frame += ws::accept_key(key);
+    *frame += "\r\n\r\n";
+
+    r_->headers_out.status = NGX_HTTP_SWITCHING_PROTOCOLS;
+    r_->header_sent = 1;
+    r_->keepalive = 0;
+    r_->main->count++;
+
+    r_->read_event_handler = ngx_http_request_empty_handler;
+    r_->write_event_handler = ngx_http_request_empty_handler;
+
+    c_->read->handler = read_handler;
+    c_->write->handler = write_handler;
+    c_->log->action = const_cast<char *>("talking WebSocket");
+
+    /* told, as idle connections are, when the worker shuts down */
+    c_->idle = 1;
+
+    linger_.handler = linger_handler;
+    linger_.data = this;
+    linger_.log = c_->log;
+
+    queue(Out{NULL, std::move(frame)});
+
+    if (refused) {
+        /* the session already has its WebSocket: the reference server
+           accepts the handshake, then closes with no status */
+        ngx_log_error(NGX_LOG_INFO, c_->log, 0,
+                      "socketio: second WebSocket for a session refused");
+        send_close(ws::close_code::no_status, {});
+
+    } else if (session == NULL) {
+        session_ = &rt_.engine().open(eio::TransportKind::websocket,
+                                      Runtime::now(), this);
+
+    } else {
+        session_ = session;
+    }
+
+    write();
+
+    /* frames the client sent behind its handshake are in header_in */
+    if (r_->header_in->pos < r_->header_in->last || c_->read->ready) {
+        ngx_post_event(c_->read, &ngx_posted_events);
+    }
+}
+
+
+void
+WsConnection::queue(Out out)
+{
+    out_bytes_ += out.bytes().size();
+    out_.push_back(std::move(out));
+}
+
+
+void
+WsConnection::send(const std::vector<eio::EncodedPtr> &packets)
+{
+    if (state_ != State::open) {
+        return;
+    }
+
+    for (const auto &p : packets) {
+        queue(Out{p, NULL});
+    }
+
+    write();
+}
+
+
+void
+WsConnection::close(std::uint16_t code, std::string_view reason)
+{
+    session_ = NULL;
+
+    if (state_ != State::open) {
+        return;
+    }
+
+    send_close(code, reason);
+    write();
+}
+
+
+void
+WsConnection::send_close(std::uint16_t code, std::string_view reason)
+{
+    state_ = State::closing;
+
+    if (!close_sent_) {
+        close_sent_ = true;
+        queue(Out{NULL, std::make_shared<const std::string>(
+                            ws::close_frame(code, reason))});
+    }
+
+    /*
+     * not cancelable: a worker that is shutting down waits for the close
+     * handshakes it started
+     */
+    if (!linger_.timer_set) {
+        ngx_add_timer(&linger_, ngx_http_socketio_linger);
+    }
+}
+
+
+void
+WsConnection::detach() noexcept
+{
+    eio::Session  *s = session_;
+
+    if (s == NULL) {
+        return;
+    }
+
+    session_ = NULL;
+
+    try {
+        s->on_ws_gone(*this, Runtime::now());
+
+    } catch (...) {
+        ngx_http_socketio_log_exception(c_->log, "websocket");
+    }
+}
+
+
+void
+WsConnection::write()
+{
+    static ngx_buf_t    bufs[ngx_http_socketio_iovs];
+    static ngx_chain_t  chain[ngx_http_socketio_iovs];
+
+    if (state_ == State::done || c_->error) {
+        return;
+    }
+
+    while (head_ < out_.size()) {
+        std::size_t n = 0;
+
+        for (std::size_t i = head_;
+             i < out_.size() && n < ngx_http_socketio_iovs;
+             i++, n++)
+        {
+            std::string_view bytes = out_[i].bytes();
+
+            if (i == head_) {
+                bytes.remove_prefix(head_sent_);
+            }
+
+            ngx_memzero(&bufs[n], sizeof(ngx_buf_t));
+            bufs[n].pos = (u_char *) bytes.data();
+            bufs[n].last = bufs[n].pos + bytes.size();
+            bufs[n].start = bufs[n].pos;
+            bufs[n].end = bufs[n].last;
+            bufs[n].memory = 1;
+
+            chain[n].buf = &bufs[n];
+            chain[n].next = NULL;
+
+            if (n > 0) {
+                chain[n - 1].next = &chain[n];
+            }
+        }
+
+        off_t before = c_->sent;
+
+        ngx_chain_t *rest = c_->send_chain(c_, chain, 0);
+
+        if (rest == NGX_CHAIN_ERROR) {
+            c_->error = 1;
+            ngx_post_event(c_->write, &ngx_posted_events);
+            return;
+        }
+
+        std::size_t sent = static_cast<std::size_t>(c_->sent - before);
+        out_bytes_ -= sent;
+
+        while (sent > 0) {
+            std::size_t left = out_[head_].bytes().size() - head_sent_;
+
+            if (sent < left) {
+                head_sent_ += sent;
+                break;
+            }
+
+            sent -= left;
+            out_[head_] = Out{};
+            head_++;
+            head_sent_ = 0;
+        }
+
+        if (rest != NULL) {
+            /* the socket is full: the write event brings us back */
+            if (ngx_handle_write_event(c_->write, 0) != NGX_OK) {
+                c_->error = 1;
+                ngx_post_event(c_->write, &ngx_posted_events);
+            }
+            return;
+        }
+    }
+
+    out_.clear();
+    head_ = 0;
+    head_sent_ = 0;
+
+    if (out_.capacity() > 64) {
+        std::vector<Out>().swap(out_);
+    }
+
+    if (state_ == State::closing) {
+        /* teardown belongs to the event handlers, never to a send() */
+        ngx_post_event(c_->write, &ngx_posted_events);
+    }
+}
+
+
+void
+WsConnection::on_message(bool binary, std::string_view payload)
+{
+    if (session_ != NULL && state_ == State::open) {
+        session_->on_ws_message(*this, binary, payload, Runtime::now());
+    }
+}
+
+
+void
+WsConnection::on_ping(std::string_view payload)
+{
+    if (state_ == State::open) {
+        queue(Out{NULL, std::make_shared<const std::string>(
+                            ws::control_frame(ws::Opcode::pong, payload))});
+        write();
+    }
+}
+
+
+void
+WsConnection::on_close(std::uint16_t code, std::string_view /* reason */)
+{
+    close_received_ = true;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, c_->log, 0,
+                   "socketio: websocket close frame, code %ui",
+                   static_cast<ngx_uint_t>(code));
+
+    detach();
+
+    /* answer with the same code (RFC 6455 section 5.5.1) */
+    if (state_ == State::open) {
+        send_close(code, {});
+    }
+
+    write();
+}
+
+
+void
+WsConnection::on_read()
+{
+    static u_char  buf[16384];
+
+    ssize_t  n;
+    int      reads;
+
+    if (state_ == State::done) {
+        return;
+    }
+
+    if (c_->close) {
+        /* the worker is shutting down */
+        if (c_->error || state_ != State::open) {
+            detach();
+            finish();
+            return;
+        }
+
+        c_->close = 0;
+        rt_.shutdown();
+        return;
+    }
+
+    if (r_->header_in->pos < r_->header_in->last) {
+        n = r_->header_in->last - r_->header_in->pos;
+        u_char *p = r_->header_in->pos;
+        r_->header_in->pos = r_->header_in->last;
+
+        auto err = parser_.feed(reinterpret_cast<char *>(p),
+                                static_cast<std::size_t>(n), *this);
+        if (err) {
+            protocol_error(*err);
+            return;
+        }
+    }
+
+    for (reads = 0; reads < ngx_http_socketio_reads_per_event; reads++) {
+
+        if (state_ == State::done || parser_.closed()) {
+            return;
+        }
+
+        n = c_->recv(c_, buf, sizeof(buf));
+
+        if (n == NGX_AGAIN) {
+            if (ngx_handle_read_event(c_->read, 0) != NGX_OK) {
+                detach();
+                finish();
+            }
+            return;
+        }
+
+        if (n == 0 || n == NGX_ERROR) {
+            /* the peer is gone, with or without a close frame */
+            detach();
+            finish();
+            return;
+        }
+
+        auto err = parser_.feed(reinterpret_cast<char *>(buf),
+                                static_cast<std::size_t>(n), *this);
+        if (err) {
+            protocol_error(*err);
+            return;
+        }
+    }
+
+    /* more to read: let the others have their turn first */
+    ngx_post_event(c_->read, &ngx_posted_events);
+}
+
+
+void
+WsConnection::protocol_error(const ws::ParseError &err)
+{
+    ngx_log_error(NGX_LOG_INFO, c_->log, 0,
+                  "socketio: websocket %s, closing with %ui",
+                  err.reason, static_cast<ngx_uint_t>(err.code));
+
+    failed_ = true;
+    detach();
+
+    if (state_ == State::open) {
+        send_close(err.code, err.reason);
+    }
+
+    write();
+}
+
+
+void
+WsConnection::on_write()
+{
+    if (state_ == State::done) {
+        return;
+    }
+
+    if (c_->error) {
+        detach();
+        finish();
+        return;
+    }
+
+    write();
+
+    if (state_ == State::closing && head_ == out_.size()
+        && (close_received_ || failed_))
+    {
+        /* our close frame is out and nothing more is expected */
+        finish();
+    }
+}
+
+
+void
+WsConnection::finish()
+{
+    if (state_ == State::done) {
+        return;
+    }
+
+    state_ = State::done;
+    detach();
+
+    if (linger_.timer_set) {
+        ngx_del_timer(&linger_);
+    }
+
+    c_->idle = 0;
+
+    ngx_http_finalize_request(r_, NGX_HTTP_CLOSE);
+}
+
+
+void
+WsConnection::read_handler(ngx_event_t *rev)
+{
+    auto *c = static_cast<ngx_connection_t *>(rev->data);
+    WsConnection *ws = ngx_http_socketio_ws(c);
+
+    try {
+        ws->on_read();
+
+    } catch (...) {
+        ngx_http_socketio_log_exception(c->log, "websocket read");
+        ws->detach();
+        ws->finish();
+    }
+
+    ngx_http_run_posted_requests(c);
+}
+
+
+void
+WsConnection::write_handler(ngx_event_t *wev)
+{
+    auto *c = static_cast<ngx_connection_t *>(wev->data);
+    WsConnection *ws = ngx_http_socketio_ws(c);
+
+    try {
+        ws->on_write();
+
+    } catch (...) {
+        ngx_http_socketio_log_exception(c->log, "websocket write");
+        ws->detach();
+        ws->finish();
+    }
+
+    ngx_http_run_posted_requests(c);
+}
+
+
+void
+WsConnection::linger_handler(ngx_event_t *ev)
+{
+    auto *ws = static_cast<WsConnection *>(ev->data);
+    ngx_connection_t *c = ws->c_;
+
+    /* the peer did not answer our close frame in time */
+    ws->finish();
+
+    ngx_http_run_posted_requests(c);
+}
+
+}  // namespace
+
+
+ngx_int_t
+ngx_http_socketio_websocket(ngx_http_request_t *r, Runtime &rt,
+    eio::Session *session, std::string_view key)
+{
+    WsConnection  *wsc;
+    bool           refused = false;
+
+    wsc = ngx_http_socketio_pool_new<WsConnection>(r->pool, r, rt);
+    if (wsc == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_http_set_ctx(r, wsc, ngx_http_socketio_module);
+
+    if (session != NULL
+        && !session->attach_websocket(*wsc, Runtime::now()))
+    {
+        refused = true;
+        session = NULL;
+    }
+
+    wsc->start(session, refused, key);
+
+    return NGX_DONE;
+}
