@@ -59,11 +59,7 @@ ngx_http_socketio_ws_request(ngx_http_request_t *r, std::string_view *key)
 {
     std::string_view  upgrade;
 
-    if (r->headers_in.upgrade == NULL) {
-        return WsRequest::none;
-    }
-
-    upgrade = ngx_http_socketio_sv(r->headers_in.upgrade->value);
+    upgrade = ngx_http_socketio_header_in(r, "Upgrade");
 
     if (!ngx_http_socketio_has_token(upgrade, "websocket")) {
         return WsRequest::none;
@@ -77,10 +73,8 @@ ngx_http_socketio_ws_request(ngx_http_request_t *r, std::string_view *key)
 
     if (r->method != NGX_HTTP_GET
         || r->http_version < NGX_HTTP_VERSION_11
-        || r->headers_in.connection == NULL
         || !ngx_http_socketio_has_token(
-               ngx_http_socketio_sv(r->headers_in.connection->value),
-               "upgrade"))
+               ngx_http_socketio_header_in(r, "Connection"), "upgrade"))
     {
         return WsRequest::invalid;
     }

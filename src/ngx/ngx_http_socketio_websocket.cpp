@@ -353,8 +353,13 @@ WsConnection::write()
         std::vector<Out>().swap(out_);
     }
 
-    if (state_ == State::closing) {
-        /* teardown belongs to the event handlers, never to a send() */
+    if (state_ == State::closing && (close_received_ || failed_)
+        && !c_->write->posted)
+    {
+        /*
+         * our close frame is out and nothing more is expected; teardown
+         * belongs to the event handlers, never to a send()
+         */
         ngx_post_event(c_->write, &ngx_posted_events);
     }
 }

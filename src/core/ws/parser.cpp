@@ -82,10 +82,10 @@ std::optional<ParseError> Parser::feed(char* data, std::size_t len,
 
         unmask(data, take);
 
-        bool whole = (take == remaining_);
+        /* the common case: one unfragmented frame, all in this read */
+        bool whole = (take == frame_len_);
 
         if (!is_control(opcode_) && whole && !in_message_ && fin_) {
-            /* the common case: one unfragmented frame, read at once */
             remaining_ = 0;
             in_payload_ = false;
             if (auto err = finish_frame(sink, std::string_view(data, take))) {
@@ -189,6 +189,7 @@ std::optional<ParseError> Parser::parse_header(ParserSink& sink)
     }
 
     remaining_ = plen;
+    frame_len_ = plen;
     in_payload_ = true;
 
     if (plen == 0) {

@@ -72,6 +72,7 @@ private:
     unsigned char mask_[4] = {};
     std::size_t mask_pos_ = 0;
     std::uint64_t remaining_ = 0;
+    std::uint64_t frame_len_ = 0;
 
     /* the fragmented message being assembled, and control payloads */
     bool in_message_ = false;
