@@ -29,8 +29,17 @@ std::string close_frame(std::uint16_t code, std::string_view reason)
 {
     std::string payload;
     if (code != close_code::no_status) {
-        /* the reason shares the 125 control bytes with the 2 code bytes */
-        reason = reason.substr(0, max_control_payload - 2);
+        /* the reason shares the 125 control bytes with the 2 code bytes;
+           a cut must not split a UTF-8 character (section 5.5.1), or the
+           peer fails the connection with 1007 */
+        if (reason.size() > max_control_payload - 2) {
+            std::size_t n = max_control_payload - 2;
+            while (n > 0 && (static_cast<unsigned char>(reason[n]) & 0xc0)
+                                == 0x80) {
+                n--;
+            }
+            reason = reason.substr(0, n);
+        }
         payload.push_back(static_cast<char>(code >> 8));
         payload.push_back(static_cast<char>(code & 0xff));
         payload.append(reason);
