@@ -1,0 +1,202 @@
+/*
+ * Test doubles shared by the unit tests: the web server's side of the
+ * transports (a polling GET, a WebSocket link), a predictable Random, a
+ * Waker that counts, and an Engine.IO handler that records what its
+ * endpoints are told. No clock anywhere: time is a number the test passes.
+ */
+#pragma once
+
+#include "core/eio/engine.hpp"
+#include "core/eio/handler.hpp"
+#include "core/eio/packet.hpp"
+#include "core/eio/session.hpp"
+#include "core/eio/transport.hpp"
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace fakes {
+
+using socketio::eio::EncodedPtr;
+using socketio::eio::Millis;
+
+/* Bytes that differ on every call, the same in every run. */
+class CountingRandom final : public socketio::eio::Random {
+public:
+    void fill(unsigned char* out, std::size_t len) override
+    {
+        calls++;
+        std::uint64_t v = next;
+        if (repeat > 0) {
+            repeat--;                 /* hand out the same bytes again */
+        } else {
+            next++;
+        }
+        for (std::size_t i = 0; i < len; i++) {
+            out[i] = static_cast<unsigned char>(
+                i < 8 ? (v >> (8 * i)) & 0xff : 0xa5 ^ i);
+        }
+    }
+
+    std::uint64_t next = 1;
+    int repeat = 0;                   /* calls that give the same value */
+    int calls = 0;
+};
+
+class CountingWaker final : public socketio::eio::Waker {
+public:
+    void wake() override { wakes++; }
+    int wakes = 0;
+};
+
+/* A polling GET: remembers what it was answered with. */
+class FakePoll final : public socketio::eio::PollWaiter {
+public:
+    void respond(std::string payload) override
+    {
+        responses.push_back(std::move(payload));
+    }
+
+    bool answered() const { return !responses.empty(); }
+    const std::string& last() const { return responses.back(); }
+
+    std::vector<std::string> responses;
+};
+
+/* A WebSocket connection: remembers the packets and the close. */
+class FakeLink final : public socketio::eio::WebSocketLink {
+public:
+    void send(const std::vector<EncodedPtr>& packets) override
+    {
+        if (closed) {
+            sent_after_close++;
+        }
+        batches++;
+        sent.insert(sent.end(), packets.begin(), packets.end());
+    }
+
+    void close(std::uint16_t c, std::string_view r) override
+    {
+        closes++;
+        closed = true;
+        code = c;
+        reason.assign(r);
+    }
+
+    std::size_t backlog() const noexcept override { return backlog_bytes; }
+
+    /* Each packet as it travels: a type digit and data, or raw bytes. */
+    std::vector<std::string> packets() const
+    {
+        std::vector<std::string> out;
+        for (const auto& p : sent) {
+            out.emplace_back(p->packet());
+        }
+        return out;
+    }
+
+    std::vector<EncodedPtr> sent;
+    int batches = 0;
+    int sent_after_close = 0;
+    bool closed = false;
+    int closes = 0;
+    std::uint16_t code = 0;
+    std::string reason;
+    std::size_t backlog_bytes = 0;
+};
+
+/* What one session's endpoint saw. */
+struct EndpointLog {
+    struct Message {
+        bool binary;
+        std::string data;
+    };
+    std::vector<Message> messages;
+    std::vector<std::string> closes;
+    std::vector<Millis> timers;
+    Millis deadline = socketio::eio::never;
+    bool destroyed = false;
+    socketio::eio::Session* session = nullptr;
+
+    /* optional reactions, run from inside the callbacks */
+    std::function<void(socketio::eio::Session&, bool, std::string_view)>
+        on_message;
+    std::function<void(socketio::eio::Session&, Millis)> on_timer;
+};
+
+class RecordingHandler final : public socketio::eio::Handler {
+public:
+    class Endpoint final : public socketio::eio::Endpoint {
+    public:
+        Endpoint(EndpointLog& log, socketio::eio::Session& s)
+            : log_(log), session_(s) {}
+        ~Endpoint() override { log_.destroyed = true; }
+
+        void on_message(bool binary, std::string_view data) override
+        {
+            log_.messages.push_back({binary, std::string(data)});
+            if (log_.on_message) {
+                log_.on_message(session_, binary, data);
+            }
+        }
+        void on_close(std::string_view reason) override
+        {
+            log_.closes.emplace_back(reason);
+        }
+        Millis deadline() const override { return log_.deadline; }
+        void on_timer(Millis now) override
+        {
+            log_.timers.push_back(now);
+            if (log_.on_timer) {
+                log_.on_timer(session_, now);
+            }
+        }
+
+    private:
+        EndpointLog& log_;
+        socketio::eio::Session& session_;
+    };
+
+    std::unique_ptr<socketio::eio::Endpoint> open(
+        socketio::eio::Session& session) override
+    {
+        auto& log = logs[session.sid()];
+        log = std::make_unique<EndpointLog>();
+        log->session = &session;
+        if (setup) {
+            setup(*log);
+        }
+        return std::make_unique<Endpoint>(*log, session);
+    }
+
+    EndpointLog& log(const std::string& sid) { return *logs.at(sid); }
+
+    std::map<std::string, std::unique_ptr<EndpointLog>> logs;
+    /* run on each new endpoint's log before it is used */
+    std::function<void(EndpointLog&)> setup;
+};
+
+/* The packets of a polling payload, split at the record separator. */
+inline std::vector<std::string> split_payload(std::string_view payload)
+{
+    std::vector<std::string> out;
+    std::size_t pos = 0;
+    for (;;) {
+        std::size_t end = payload.find('\x1e', pos);
+        out.emplace_back(payload.substr(pos, end == std::string_view::npos
+                                                 ? std::string_view::npos
+                                                 : end - pos));
+        if (end == std::string_view::npos) {
+            return out;
+        }
+        pos = end + 1;
+    }
+}
+
+}  // namespace fakes
