@@ -17,8 +17,11 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
+#include <variant>
 #include <vector>
 
 namespace fakes {
@@ -180,6 +183,85 @@ public:
     std::map<std::string, std::unique_ptr<EndpointLog>> logs;
     /* run on each new endpoint's log before it is used */
     std::function<void(EndpointLog&)> setup;
+};
+
+/* An Engine with fake collaborators, and the requests a web server makes. */
+struct EngineHarness {
+    explicit EngineHarness(socketio::eio::Handler& h,
+                           socketio::eio::Config c = {})
+        : engine(c, h, random, waker)
+    {
+    }
+
+    std::variant<socketio::eio::Route, socketio::eio::Error> route(
+        std::string_view method, std::string_view query,
+        bool websocket = false, bool origin_invalid = false)
+    {
+        socketio::eio::Request req;
+        req.method = method;
+        req.query = query;
+        req.websocket = websocket;
+        req.origin_invalid = origin_invalid;
+        return engine.route(req);
+    }
+
+    /* A polling handshake, as the web server does it: open, then the GET
+       that carries the open packet. Returns the sid. */
+    std::string open_polling(Millis now)
+    {
+        auto& s = engine.open(socketio::eio::TransportKind::polling, now);
+        std::string sid = s.sid();
+        FakePoll get;
+        auto err = s.on_poll(get, now);
+        if (err) {
+            throw std::runtime_error("handshake GET refused");
+        }
+        engine.flush();
+        if (get.responses.size() != 1) {
+            throw std::runtime_error("handshake GET not answered");
+        }
+        handshake = get.last();
+        return sid;
+    }
+
+    socketio::eio::Session* find(const std::string& sid)
+    {
+        return engine.find(sid);
+    }
+
+    /* One GET of a session: parked, flushed, answered or not. */
+    FakePoll& poll(const std::string& sid, Millis now)
+    {
+        polls.push_back(std::make_unique<FakePoll>());
+        auto err = engine.find(sid)->on_poll(*polls.back(), now);
+        if (err) {
+            throw std::runtime_error("GET refused");
+        }
+        engine.flush();
+        return *polls.back();
+    }
+
+    /* One POST, whole. */
+    std::optional<socketio::eio::Error> post(const std::string& sid,
+                                             std::string_view payload,
+                                             Millis now)
+    {
+        auto* s = engine.find(sid);
+        if (auto err = s->begin_post()) {
+            return err;
+        }
+        auto err = s->on_post(payload, now);
+        s->end_post();
+        engine.flush();
+        return err;
+    }
+
+    CountingRandom random;
+    CountingWaker waker;
+    socketio::eio::Engine engine;
+    std::string handshake;
+    /* GETs outlive the engine's use of them */
+    std::vector<std::unique_ptr<FakePoll>> polls;
 };
 
 /* The packets of a polling payload, split at the record separator. */
