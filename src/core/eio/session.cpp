@@ -59,7 +59,9 @@ void Session::mark_dirty()
 
 void Session::send(EncodedPtr packet)
 {
-    if (state_ != State::open || overflow_) {
+    /* after close(), as the reference's sendPacket() once "closing":
+       the close packet goes after what was queued when it was asked */
+    if (state_ != State::open || overflow_ || close_requested_) {
         return;
     }
 
