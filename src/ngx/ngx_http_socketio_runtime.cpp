@@ -144,7 +144,6 @@ Runtime::timer_handler(ngx_event_t *ev)
 
     if (ngx_exiting) {
         rt->shutdown();
-        return;
     }
 
     try {

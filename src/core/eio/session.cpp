@@ -1,6 +1,7 @@
 #include "core/eio/session.hpp"
 
 #include "core/eio/engine.hpp"
+#include "core/util/base64.hpp"
 
 #include <algorithm>
 
@@ -204,10 +205,17 @@ void Session::on_ws_message(WebSocketLink& link, bool binary,
     }
 
     Packet p;
+    std::optional<std::string> decoded;
     if (binary) {
         p.type = PacketType::message;
         p.binary = true;
         p.data = data;
+    } else if (!data.empty() && data[0] == 'b'
+               && (decoded = util::base64_decode(data.substr(1)))) {
+        /* a base64 binary packet in a text frame, as in a polling payload */
+        p.type = PacketType::message;
+        p.binary = true;
+        p.data = *decoded;
     } else if (!decode_text(data, p)) {
         if (&link == probe_) {
             cancel_probe_ = true;
@@ -332,6 +340,11 @@ void Session::begin_closing()
     state_ = State::closing;
     notify_close(close_request_);
     if (state_ != State::closing) {
+        return;
+    }
+    if (transport_ == TransportKind::websocket) {
+        /* the close frame says it all: the reference server sends no
+           close packet over WebSocket */
         return;
     }
     out_.push_back(Encoded::text(PacketType::close));
