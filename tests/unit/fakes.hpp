@@ -104,6 +104,20 @@ public:
         return out;
     }
 
+    /*
+     * The same, without an Engine.IO close packet at the end: over
+     * WebSocket the close frame says it all (the reference server sends no
+     * "1" there), and a session may or may not send one before it.
+     */
+    std::vector<std::string> packets_but_close() const
+    {
+        auto out = packets();
+        if (!out.empty() && out.back() == "1" && !sent.back()->is_binary()) {
+            out.pop_back();
+        }
+        return out;
+    }
+
     std::vector<EncodedPtr> sent;
     int batches = 0;
     int sent_after_close = 0;

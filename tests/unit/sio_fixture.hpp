@@ -133,6 +133,18 @@ protected:
         h.engine.flush();
     }
 
+    /* The same, once the link is closed: what came before the close. */
+    Strings out_before_close(Conn& c)
+    {
+        EXPECT_TRUE(c.link->closed);
+        Strings all = c.link->packets_but_close();
+        Strings fresh(all.begin() + static_cast<std::ptrdiff_t>(
+                                        std::min(c.read, all.size())),
+                      all.end());
+        c.read = c.link->packets().size();
+        return fresh;
+    }
+
     /* What the client got since it last looked, as Engine.IO packets. */
     Strings out(Conn& c)
     {

@@ -97,7 +97,7 @@ TEST_F(SioTest, ConnectTimeout)
     h.engine.on_timer(connect_timeout - 1);
     EXPECT_TRUE(open(c));
     h.engine.on_timer(connect_timeout);
-    EXPECT_EQ(out(c), Strings{"1"});
+    EXPECT_TRUE(out_before_close(c).empty());
     EXPECT_TRUE(c.link->closed);
     EXPECT_EQ(h.find(c.sid), nullptr);
 }
@@ -133,7 +133,7 @@ TEST_F(SioTest, InvalidPacketCloses)
         std::string sid = connect(c, "/custom");
         std::size_t before = custom.disconnects.size();
         text(c, bad);
-        EXPECT_EQ(out(c), Strings{"1"});
+        EXPECT_TRUE(out_before_close(c).empty());
         EXPECT_TRUE(c.link->closed);
         EXPECT_EQ(h.find(c.sid), nullptr);
         ASSERT_EQ(custom.disconnects.size(), before + 1);
@@ -163,7 +163,7 @@ TEST_F(SioTest, EventBeforeAnyConnectCloses)
 {
     Conn c = ws();
     text(c, "2[\"message\",1]");
-    EXPECT_EQ(out(c), Strings{"1"});
+    EXPECT_TRUE(out_before_close(c).empty());
     EXPECT_EQ(h.find(c.sid), nullptr);
 }
 
