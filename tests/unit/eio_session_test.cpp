@@ -399,6 +399,25 @@ TEST_F(SessionTest, WebSocketMessagesBothWays)
     EXPECT_EQ(link.sent[2]->ws_frame(), std::string("\x82\x01" "b"));
 }
 
+TEST_F(SessionTest, WebSocketBase64InATextFrame)
+{
+    /* as the reference's decodePacket: "b" + base64 is binary anywhere */
+    FakeLink link;
+    std::string sid = h.engine.open(TransportKind::websocket, 0, &link).sid();
+    h.engine.flush();
+    s(sid).on_ws_message(link, false, "bAQIDBA==", 1);
+    s(sid).on_ws_message(link, false, "b", 1);
+    const auto& m = handler.log(sid).messages;
+    ASSERT_EQ(m.size(), 2u);
+    EXPECT_TRUE(m[0].binary);
+    EXPECT_EQ(m[0].data, "\x01\x02\x03\x04");
+    EXPECT_TRUE(m[1].binary);
+    EXPECT_EQ(m[1].data, "");
+
+    s(sid).on_ws_message(link, false, "bAQI", 2);
+    EXPECT_EQ(handler.log(sid).closes, Strings{"parse error"});
+}
+
 TEST_F(SessionTest, WebSocketBadTextPacketCloses)
 {
     FakeLink link;
@@ -690,7 +709,9 @@ TEST_F(SessionTest, GracefulCloseOverWebSocket)
     s(sid).close("done");
     s(sid).close("twice");
     h.engine.flush();
-    auto packets = link.packets_but_close();
+    /* no close packet: over WebSocket the close frame says it all, as
+       with the reference server */
+    auto packets = link.packets();
     ASSERT_EQ(packets.size(), 2u);
     EXPECT_EQ(packets[1], "4last words");
     EXPECT_TRUE(link.closed);
