@@ -30,6 +30,23 @@ engine_config(const ngx_http_socketio_loc_conf_t &conf)
     return c;
 }
 
+
+std::vector<std::string>
+relay_events(const ngx_http_socketio_loc_conf_t &conf)
+{
+    std::vector<std::string>  events;
+
+    if (conf.chat_relay != NULL) {
+        auto *name = static_cast<ngx_str_t *>(conf.chat_relay->elts);
+
+        for (ngx_uint_t i = 0; i < conf.chat_relay->nelts; i++) {
+            events.emplace_back(ngx_http_socketio_sv(name[i]));
+        }
+    }
+
+    return events;
+}
+
 }  // namespace
 
 
@@ -42,6 +59,14 @@ Runtime::Runtime(const ngx_http_socketio_loc_conf_t &conf, ngx_log_t *log)
 
     case NGX_HTTP_SOCKETIO_HANDLER_ENGINE_ECHO:
         handler = &engine_echo_;
+        break;
+
+    case NGX_HTTP_SOCKETIO_HANDLER_CHAT:
+        chat_ = std::make_unique<chat::Chat>(directory_, relay_events(conf));
+        sio_ = std::make_unique<sio::Server>(
+                   static_cast<eio::Millis>(conf.connect_timeout));
+        sio_->add_namespace("/", *chat_);
+        handler = sio_.get();
         break;
 
     case NGX_HTTP_SOCKETIO_HANDLER_ECHO:

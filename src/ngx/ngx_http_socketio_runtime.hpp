@@ -8,6 +8,8 @@
 
 #include "ngx/ngx_http_socketio_module.hpp"
 
+#include "core/chat/chat.hpp"
+#include "core/chat/directory.hpp"
 #include "core/eio/engine.hpp"
 #include "core/handlers/echo.hpp"
 #include "core/sio/server.hpp"
@@ -52,6 +54,8 @@ private:
     ngx_log_t *log_;
 
     handlers::SocketEcho echo_;
+    chat::LocalDirectory directory_;
+    std::unique_ptr<chat::Chat> chat_;
     handlers::EngineEcho engine_echo_;
     std::unique_ptr<sio::Server> sio_;
     std::unique_ptr<eio::Engine> engine_;

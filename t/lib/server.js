@@ -131,6 +131,9 @@ export function nginxConfig(o, { prefix, port, modulePath, withModule }) {
   lines.push(
     'daemon off;',
     'master_process on;',
+    // as root, workers would run as "nobody", who may not read a checkout
+    // under /root: the test servers only listen on loopback
+    ...(process.getuid && process.getuid() === 0 ? ['user root;'] : []),
     `worker_processes ${o.workers};`,
     `error_log ${p('error.log')} info;`,
     `pid ${p('nginx.pid')};`,

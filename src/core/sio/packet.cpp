@@ -207,6 +207,22 @@ std::optional<EventText> split_event(std::string_view p) noexcept
     return t;
 }
 
+std::string event_payload(std::string_view event, std::string_view args_json)
+{
+    std::string payload = "[";
+    append_json_string(payload, event);
+    std::size_t open = args_json.find('[');
+    std::string_view inner = open == std::string_view::npos
+                                 ? std::string_view("]")
+                                 : args_json.substr(open + 1);
+    std::size_t first = inner.find_first_not_of(" \t\r\n");
+    if (first != std::string_view::npos && inner[first] != ']') {
+        payload.push_back(',');
+    }
+    payload.append(inner);
+    return payload;
+}
+
 std::string args_array(std::string_view rest)
 {
     if (rest.empty() || rest[0] == ']') {

@@ -73,6 +73,10 @@ struct EventText {
 
 std::optional<EventText> split_event(std::string_view payload) noexcept;
 
+/* An event's payload: the name in front of the arguments' array text,
+   event_payload("ev", "[1,2]") == "[\"ev\",1,2]". */
+std::string event_payload(std::string_view event, std::string_view args_json);
+
 /* The arguments alone as a JSON array text: "[1,2]" or "[]". */
 std::string args_array(std::string_view rest);
 

@@ -20,24 +20,6 @@ Adapter& Socket::adapter() noexcept
     return nsp_.adapter();
 }
 
-std::string Socket::event_payload(std::string_view event,
-                                  std::string_view args_json) const
-{
-    /* ["event",a,b]: the name goes in front of the arguments */
-    std::string payload = "[";
-    append_json_string(payload, event);
-    std::size_t open = args_json.find('[');
-    std::string_view inner = open == std::string_view::npos
-                                 ? std::string_view("]")
-                                 : args_json.substr(open + 1);
-    std::size_t first = inner.find_first_not_of(" \t\r\n");
-    if (first != std::string_view::npos && inner[first] != ']') {
-        payload.push_back(',');
-    }
-    payload.append(inner);
-    return payload;
-}
-
 void Socket::send_packet(PacketType type, std::optional<std::uint64_t> id,
                          std::string_view payload,
                          const std::vector<std::string>& buffers)
@@ -55,14 +37,14 @@ void Socket::send_packet(PacketType type, std::optional<std::uint64_t> id,
 void Socket::emit(std::string_view event, std::string_view args_json)
 {
     send_packet(PacketType::event, std::nullopt,
-                event_payload(event, args_json), {});
+                sio::event_payload(event, args_json), {});
 }
 
 void Socket::emit_binary(std::string_view event, std::string_view args_json,
                          const std::vector<std::string>& buffers)
 {
     send_packet(PacketType::event, std::nullopt,
-                event_payload(event, args_json), buffers);
+                sio::event_payload(event, args_json), buffers);
 }
 
 void Socket::emit_with_ack(std::string_view event, std::string_view args_json,
@@ -70,7 +52,7 @@ void Socket::emit_with_ack(std::string_view event, std::string_view args_json,
 {
     std::uint64_t id = next_ack_++;
     acks_.emplace(id, std::move(cb));
-    send_packet(PacketType::event, id, event_payload(event, args_json), {});
+    send_packet(PacketType::event, id, sio::event_payload(event, args_json), {});
 }
 
 void Socket::ack(std::uint64_t id, std::string_view args_json,

@@ -69,8 +69,6 @@ private:
     void send_packet(PacketType type, std::optional<std::uint64_t> id,
                      std::string_view payload,
                      const std::vector<std::string>& buffers);
-    std::string event_payload(std::string_view event,
-                              std::string_view args_json) const;
 
     std::string id_;
     Namespace& nsp_;

@@ -1,0 +1,414 @@
+#include "core/chat/chat.hpp"
+
+#include "core/chat/name.hpp"
+#include "core/eio/session.hpp"
+#include "core/sio/adapter.hpp"
+#include "core/sio/packet.hpp"
+#include "core/sio/socket.hpp"
+
+namespace socketio::chat {
+
+struct Chat::Member final : sio::SocketData {
+    bool named = false;
+    Dialect dialect = Dialect::classic;
+    std::string key;
+    std::string name;
+};
+
+namespace {
+
+/* ["text"] */
+std::string one_string(std::string_view text)
+{
+    std::string out = "[";
+    sio::append_json_string(out, text);
+    out += "]";
+    return out;
+}
+
+/* "key":"value" appended to an object under construction */
+void field(std::string& out, std::string_view key, std::string_view value)
+{
+    if (out.back() != '{') {
+        out.push_back(',');
+    }
+    sio::append_json_string(out, key);
+    out.push_back(':');
+    sio::append_json_string(out, value);
+}
+
+void field(std::string& out, std::string_view key, std::size_t value)
+{
+    if (out.back() != '{') {
+        out.push_back(',');
+    }
+    sio::append_json_string(out, key);
+    out.push_back(':');
+    out += std::to_string(value);
+}
+
+void answer(sio::Socket& s, const sio::Event& e, std::string_view text)
+{
+    if (e.ack_id()) {
+        s.ack(*e.ack_id(), one_string(text));
+    }
+}
+
+const boost::json::string* as_string(const boost::json::value& v)
+{
+    return v.if_string();
+}
+
+}  // namespace
+
+Chat::Chat(Directory& directory, std::vector<std::string> relay_events)
+    : directory_(directory), relay_(relay_events.begin(), relay_events.end())
+{
+}
+
+std::string_view Chat::room(Dialect d) noexcept
+{
+    switch (d) {
+    case Dialect::classic:
+        return "chat:classic";
+    case Dialect::events:
+        return "chat:events";
+    case Dialect::demo:
+        return "chat:demo";
+    }
+    return "chat:classic";
+}
+
+void Chat::on_connect(sio::Socket& socket, const boost::json::value&)
+{
+    socket.data = std::make_unique<Member>();
+    socket.join(room(Dialect::classic));
+}
+
+void Chat::on_event(sio::Socket& s, const sio::Event& e)
+{
+    auto* m = static_cast<Member*>(s.data.get());
+    if (m == nullptr) {
+        return;
+    }
+
+    std::string_view ev = e.name();
+
+    if (ev == "message") {
+        on_message(s, *m, e);
+    } else if (ev == "new message") {
+        if (m->named) {
+            if (const auto* text = as_string(e.arg(0))) {
+                post(s, *m, *text);
+            }
+        }
+    } else if (ev == "login") {
+        on_login(s, *m, e);
+    } else if (ev == "join") {
+        on_join(s, *m, e);
+    } else if (ev == "add user") {
+        on_add_user(s, *m, e);
+    } else if (ev == "typing" || ev == "stop typing") {
+        on_typing(s, *m, ev);
+    } else if (ev == "users") {
+        on_users(s, e);
+    } else if (ev == "private message") {
+        on_private(s, *m, e);
+    } else if (relay_.count(ev) != 0) {
+        relay(s, e);
+    }
+    /* any other event is not the chat's: ignored */
+}
+
+void Chat::on_login(sio::Socket& s, Member& m, const sio::Event& e)
+{
+    const auto* raw = as_string(e.arg(0));
+    auto valid = raw ? valid_name(*raw) : std::nullopt;
+    if (!valid) {
+        answer(s, e, "invalid name");
+        return;
+    }
+    std::string welcome = "Welcome " + *valid + "!";
+    name(s, m, std::move(*valid), Dialect::classic);
+    answer(s, e, welcome);
+}
+
+void Chat::on_join(sio::Socket& s, Member& m, const sio::Event& e)
+{
+    const boost::json::value& user = e.arg(0);
+    std::optional<std::string> valid;
+    if (const auto* obj = user.if_object()) {
+        if (const auto* n = obj->if_contains("name")) {
+            if (const auto* str = n->if_string()) {
+                valid = valid_name(*str);
+            }
+        }
+    }
+    if (!valid) {
+        answer(s, e, "invalid name");
+        return;
+    }
+    name(s, m, std::move(*valid), Dialect::events);
+    answer(s, e, m.key);
+}
+
+void Chat::on_add_user(sio::Socket& s, Member& m, const sio::Event& e)
+{
+    if (m.named) {
+        return;
+    }
+    const auto* raw = as_string(e.arg(0));
+    auto valid = raw ? valid_name(*raw) : std::nullopt;
+    if (!valid) {
+        return;
+    }
+    name(s, m, std::move(*valid), Dialect::demo);
+
+    std::string args = "[{";
+    field(args, "numUsers", directory_.count());
+    args += "}]";
+    s.emit("login", args);
+}
+
+void Chat::on_message(sio::Socket& s, Member& m, const sio::Event& e)
+{
+    const auto* text = as_string(e.arg(0));
+
+    if (!m.named) {
+        if (e.ack_id()) {
+            answer(s, e, "must login first");
+            return;
+        }
+        if (text == nullptr) {
+            return;
+        }
+        /* seed 001: the first message of a user is its name */
+        auto valid = valid_name(*text);
+        if (!valid) {
+            s.emit("message", one_string("invalid name"));
+            return;
+        }
+        std::string welcome = "Welcome " + *valid + "!";
+        name(s, m, std::move(*valid), Dialect::classic);
+        s.emit("message", one_string(welcome));
+        return;
+    }
+
+    if (text == nullptr) {
+        answer(s, e, "invalid message");
+        return;
+    }
+
+    post(s, m, *text);
+
+    std::string received = "received \"";
+    received.append(text->data(), text->size());
+    received += "\"";
+    answer(s, e, received);
+}
+
+void Chat::on_typing(sio::Socket& s, Member& m, std::string_view event)
+{
+    if (!m.named) {
+        return;
+    }
+    std::string args = "[{";
+    field(args, "username", m.name);
+    args += "}]";
+    to_room(s, room(Dialect::demo), event, args);
+}
+
+void Chat::on_users(sio::Socket& s, const sio::Event& e)
+{
+    if (!e.ack_id()) {
+        return;
+    }
+    std::string list = "[[";
+    bool first = true;
+    for (const User& u : directory_.list()) {
+        if (!first) {
+            list.push_back(',');
+        }
+        first = false;
+        list += "{";
+        field(list, "key", u.key);
+        field(list, "name", u.name);
+        list += "}";
+    }
+    list += "]]";
+    s.ack(*e.ack_id(), list);
+}
+
+void Chat::on_private(sio::Socket& s, Member& m, const sio::Event& e)
+{
+    if (!m.named) {
+        answer(s, e, "must login first");
+        return;
+    }
+
+    const boost::json::string* to = nullptr;
+    const boost::json::string* text = nullptr;
+    if (const auto* obj = e.arg(0).if_object()) {
+        if (const auto* v = obj->if_contains("to")) {
+            to = v->if_string();
+        }
+        if (const auto* v = obj->if_contains("message")) {
+            text = v->if_string();
+        }
+    }
+
+    std::optional<User> target;
+    if (to != nullptr && text != nullptr) {
+        target = directory_.find(*to);
+    }
+    if (!target) {
+        answer(s, e, "no such user");
+        return;
+    }
+
+    std::string args = "[{\"from\":{";
+    field(args, "key", m.key);
+    field(args, "name", m.name);
+    args += "}";
+    field(args, "message", *text);
+    args += "}]";
+
+    auto packet = sio::encode(sio::PacketType::event, s.nsp_name(),
+                              std::nullopt, 0,
+                              sio::event_payload("private message", args));
+    sio::BroadcastOptions to_one;
+    to_one.rooms.push_back(target->socket_id);
+    s.adapter().broadcast({packet}, to_one);
+
+    answer(s, e, "sent");
+}
+
+void Chat::relay(sio::Socket& s, const sio::Event& e)
+{
+    /* as it came, attachments included, less the ack id */
+    std::vector<eio::EncodedPtr> packets;
+    packets.reserve(1 + e.buffers().size());
+
+    std::string payload = "[";
+    payload.append(e.name_json());
+    payload.append(e.rest());
+
+    packets.push_back(sio::encode(
+        e.buffers().empty() ? sio::PacketType::event
+                            : sio::PacketType::binary_event,
+        s.nsp_name(), std::nullopt, e.buffers().size(), payload));
+    for (const std::string& b : e.buffers()) {
+        packets.push_back(eio::Encoded::binary(b));
+    }
+
+    sio::BroadcastOptions others;
+    others.except.push_back(s.id());
+    s.adapter().broadcast(packets, others);
+}
+
+void Chat::name(sio::Socket& s, Member& m, std::string name, Dialect d)
+{
+    bool first = !m.named;
+
+    if (first) {
+        m.key = directory_.new_key();
+    }
+
+    if (m.dialect != d) {
+        s.leave(room(m.dialect));
+        s.join(room(d));
+        m.dialect = d;
+    }
+
+    m.named = true;
+    m.name = std::move(name);
+    directory_.put(User{m.key, m.name, s.id()});
+
+    if (first) {
+        announce_joined(s, m);
+        return;
+    }
+
+    /*
+     * a rename keeps the key: events clients list users by key, so they
+     * drop the old entry and add the new one; the count does not change,
+     * so demo clients are not told
+     */
+    to_room(s, room(Dialect::events), "user disconnected", one_string(m.key));
+    std::string user = "[{";
+    field(user, "key", m.key);
+    field(user, "name", m.name);
+    user += "}]";
+    to_room(s, room(Dialect::events), "user connected", user);
+}
+
+void Chat::announce_joined(sio::Socket& s, const Member& m)
+{
+    std::string user = "[{";
+    field(user, "key", m.key);
+    field(user, "name", m.name);
+    user += "}]";
+    to_room(s, room(Dialect::events), "user connected", user);
+
+    std::string joined = "[{";
+    field(joined, "username", m.name);
+    field(joined, "numUsers", directory_.count());
+    joined += "}]";
+    to_room(s, room(Dialect::demo), "user joined", joined);
+}
+
+void Chat::announce_left(sio::Socket& s, const Member& m)
+{
+    to_room(s, room(Dialect::events), "user disconnected", one_string(m.key));
+
+    std::string left = "[{";
+    field(left, "username", m.name);
+    field(left, "numUsers", directory_.count());
+    left += "}]";
+    to_room(s, room(Dialect::demo), "user left", left);
+}
+
+void Chat::post(sio::Socket& s, const Member& m, std::string_view text)
+{
+    std::string classic = m.name;
+    classic += ": ";
+    classic.append(text);
+    to_room(s, room(Dialect::classic), "message", one_string(classic));
+
+    std::string events = "[{";
+    field(events, "key", m.key);
+    field(events, "sender", m.name);
+    field(events, "message", text);
+    events += "}]";
+    to_room(s, room(Dialect::events), "new chat msg", events);
+
+    std::string demo = "[{";
+    field(demo, "username", m.name);
+    field(demo, "message", text);
+    demo += "}]";
+    to_room(s, room(Dialect::demo), "new message", demo);
+}
+
+void Chat::to_room(sio::Socket& from, std::string_view room,
+                   std::string_view event, std::string_view args_json)
+{
+    auto packet = sio::encode(sio::PacketType::event, from.nsp_name(),
+                              std::nullopt, 0,
+                              sio::event_payload(event, args_json));
+    sio::BroadcastOptions opts;
+    opts.rooms.emplace_back(room);
+    opts.except.push_back(from.id());
+    from.adapter().broadcast({packet}, opts);
+}
+
+void Chat::on_disconnect(sio::Socket& s, std::string_view)
+{
+    auto* m = static_cast<Member*>(s.data.get());
+    if (m == nullptr || !m->named) {
+        return;
+    }
+    directory_.remove(m->key);
+    announce_left(s, *m);
+}
+
+}  // namespace socketio::chat

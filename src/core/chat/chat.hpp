@@ -1,0 +1,62 @@
+/*
+ * The built-in chat (shared/chat-contract.md): three doors to a name, each
+ * fixing the dialect a socket is spoken to in (classic: seed 000's
+ * `login`; events: seed 003's `join`; demo: the official Socket.IO demo's
+ * `add user`), posts that reach every other socket exactly once in its
+ * dialect, announcements, `users`, private messages by key, and the relay
+ * of configured events (seed 002's `tweet`).
+ *
+ * It never loops over sockets: a post is three broadcasts, one per dialect
+ * room, each encoded once, through the namespace's adapter.
+ */
+#pragma once
+
+#include "core/chat/directory.hpp"
+#include "core/sio/handler.hpp"
+
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace socketio::chat {
+
+enum class Dialect { classic, events, demo };
+
+class Chat final : public sio::Handler {
+public:
+    Chat(Directory& directory, std::vector<std::string> relay_events);
+
+    void on_connect(sio::Socket& socket,
+                    const boost::json::value& auth) override;
+    void on_event(sio::Socket& socket, const sio::Event& event) override;
+    void on_disconnect(sio::Socket& socket, std::string_view reason) override;
+
+    static std::string_view room(Dialect d) noexcept;
+
+private:
+    struct Member;
+
+    void on_login(sio::Socket& s, Member& m, const sio::Event& e);
+    void on_join(sio::Socket& s, Member& m, const sio::Event& e);
+    void on_add_user(sio::Socket& s, Member& m, const sio::Event& e);
+    void on_message(sio::Socket& s, Member& m, const sio::Event& e);
+    void on_typing(sio::Socket& s, Member& m, std::string_view event);
+    void on_users(sio::Socket& s, const sio::Event& e);
+    void on_private(sio::Socket& s, Member& m, const sio::Event& e);
+    void relay(sio::Socket& s, const sio::Event& e);
+
+    void name(sio::Socket& s, Member& m, std::string name, Dialect d);
+    void post(sio::Socket& s, const Member& m, std::string_view text);
+    void announce_joined(sio::Socket& s, const Member& m);
+    void announce_left(sio::Socket& s, const Member& m);
+
+    /* one event to one room, the sender excepted */
+    void to_room(sio::Socket& from, std::string_view room,
+                 std::string_view event, std::string_view args_json);
+
+    Directory& directory_;
+    std::set<std::string, std::less<>> relay_;
+};
+
+}  // namespace socketio::chat

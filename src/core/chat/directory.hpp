@@ -1,0 +1,55 @@
+/*
+ * Who is named in the chat, server-wide (shared/chat-contract.md, "Who is
+ * who"): keys unique among connected users and never reused, the list that
+ * `users` answers, the count that `numUsers` reports. This in-process
+ * directory serves one worker; a shared-memory one serves all of them
+ * behind the same interface.
+ */
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace socketio::chat {
+
+struct User {
+    std::string key;
+    std::string name;
+    std::string socket_id;   /* the socket's own room: where to reach it */
+};
+
+class Directory {
+public:
+    virtual ~Directory() = default;
+
+    virtual std::string new_key() = 0;
+    /* Adds the user, or renames it when the key is known. */
+    virtual void put(const User& user) = 0;
+    virtual void remove(std::string_view key) = 0;
+    virtual std::optional<User> find(std::string_view key) const = 0;
+    virtual std::vector<User> list() const = 0;
+    virtual std::size_t count() const = 0;
+};
+
+class LocalDirectory final : public Directory {
+public:
+    std::string new_key() override;
+    void put(const User& user) override;
+    void remove(std::string_view key) override;
+    std::optional<User> find(std::string_view key) const override;
+    std::vector<User> list() const override;
+    std::size_t count() const override { return users_.size(); }
+
+private:
+    std::uint64_t next_ = 0;
+    std::map<std::string, User, std::less<>> users_;
+};
+
+/* A key from a counter: short, and never the same twice. */
+std::string key_from_counter(std::uint64_t n);
+
+}  // namespace socketio::chat
