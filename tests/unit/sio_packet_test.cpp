@@ -11,6 +11,7 @@
 
 #include <gtest/gtest.h>
 
+#include <random>
 #include <string>
 #include <vector>
 
@@ -585,4 +586,83 @@ TEST(SioEncode, JsonStrings)
     }
     auto v = boost::json::parse(js(all));
     EXPECT_EQ(v.as_string(), all);
+}
+
+TEST(SioDecode, MutatedPacketsAreDecodedOrRefusedCleanly)
+{
+    /* valid packets with bytes changed, dropped or added: decode either
+       refuses them or gives a packet that is consistent with its rules */
+    const std::vector<std::string> seeds = {
+        "0/admin,{\"token\":\"123\"}",
+        "2/admin,456[\"project:delete\",123]",
+        "52-/admin,7[\"a\",{\"_placeholder\":true,\"num\":0}]",
+        "3/admin,456[]",
+        "4{\"message\":\"x\"}",
+        "1/admin,",
+    };
+    const std::string alphabet = "0123456789-/,[]{}\":abc \\\xff\xc3";
+    std::minstd_rand gen(5);
+    for (int round = 0; round < 20000; round++) {
+        std::string in = seeds[gen() % seeds.size()];
+        int edits = 1 + static_cast<int>(gen() % 3);
+        for (int e = 0; e < edits; e++) {
+            std::size_t pos = in.empty() ? 0 : gen() % in.size();
+            char c = alphabet[gen() % alphabet.size()];
+            switch (gen() % 3) {
+            case 0:
+                if (!in.empty()) in[pos] = c;
+                break;
+            case 1:
+                if (!in.empty()) in.erase(pos, 1);
+                break;
+            default:
+                in.insert(in.begin() + static_cast<std::ptrdiff_t>(pos), c);
+            }
+        }
+        Packet p;
+        if (dec(in, p) != DecodeError::none) {
+            continue;
+        }
+        bool binary = p.type == PacketType::binary_event
+                      || p.type == PacketType::binary_ack;
+        EXPECT_EQ(binary, p.attachments > 0) << in;
+        EXPECT_LE(p.attachments, max_attachments) << in;
+        EXPECT_EQ(p.nsp.empty() || p.nsp[0] == '/', true) << in;
+        if (p.type == PacketType::event || p.type == PacketType::binary_event) {
+            ASSERT_TRUE(p.json.is_array()) << in;
+            ASSERT_FALSE(p.json.as_array().empty()) << in;
+            auto t = split_event(p.raw);
+            ASSERT_TRUE(t) << in;
+            Event ev(p, *t);
+            (void) ev.name();
+            EXPECT_EQ(boost::json::parse(args_array(ev.rest())).as_array().size(),
+                      ev.size())
+                << in;
+        }
+    }
+}
+
+TEST(SioSplitEvent, AgreesWithTheJsonParserOnEveryValidEvent)
+{
+    for (std::string payload :
+         {"[1e5]", "[-0.5,1]", "[0]", "[\"\\\\\",1]", "[\"a\\u0022b\"]",
+          "[ \"x\"\n]", "\r\n\t[\r\n\t\"x\"\r\n\t,\r\n\t1\r\n\t]\r\n\t",
+          "[\"a\",{\"b\":\"]\"}]", "[\"\xe2\x82\xac\",\"\\\"\"]",
+          "[\"a\\/b\"]", "[12345678901234567890]", "[1E-7,[]]"}) {
+        SCOPED_TRACE(payload);
+        Packet p;
+        ASSERT_EQ(dec("2" + payload, p), DecodeError::none);
+        auto t = split_event(p.raw);
+        ASSERT_TRUE(t);
+        /* the name as written parses to the name */
+        auto name = boost::json::parse(t->name_json);
+        EXPECT_EQ(name, p.json.as_array()[0]);
+        /* and the arguments to the arguments */
+        auto args = boost::json::parse(args_array(t->rest)).as_array();
+        const auto& all = p.json.as_array();
+        ASSERT_EQ(args.size() + 1, all.size());
+        for (std::size_t i = 0; i < args.size(); i++) {
+            EXPECT_EQ(args[i], all[i + 1]);
+        }
+    }
 }

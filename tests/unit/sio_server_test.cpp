@@ -504,3 +504,52 @@ TEST_F(SioTest, EmitFromConnect)
     EXPECT_EQ(got[0].substr(0, 10), "40/custom,") << "CONNECT answer first";
     EXPECT_EQ(got[1], "42/custom,[\"welcome\",\"hi\"]");
 }
+
+/* --- random traffic --- */
+
+TEST_F(SioTest, RandomTrafficKeepsTheBooksStraight)
+{
+    /* packets good and bad in random order: a connection ends up open or
+       gone, never half-way, and the namespaces only list live sockets */
+    const std::vector<std::string> texts = {
+        "0", "0/custom,", "0/custom,{\"rooms\":[\"r\"]}", "0/nope,", "1",
+        "1/custom,", "2[\"message\",1]", "2/custom,[\"x\"]",
+        "21[\"message-with-ack\",2]", "51-[\"message\"," + placeholder(0) + "]",
+        "52-/custom,3[\"m\"," + placeholder(0) + "," + placeholder(1) + "]",
+        "61-/custom,0[" + placeholder(0) + "]", "3/custom,0[]", "2{}",
+        "4\"x\"", "2[\"disconnect\"]",
+    };
+    std::minstd_rand gen(3);
+    for (int round = 0; round < 300; round++) {
+        Conn c = ws(0);
+        int steps = 1 + static_cast<int>(gen() % 12);
+        for (int i = 0; i < steps && open(c); i++) {
+            if (gen() % 5 == 0) {
+                bin(c, std::string(gen() % 4, 'b'));
+            } else {
+                text(c, texts[gen() % texts.size()]);
+            }
+        }
+        if (gen() % 2 && open(c)) {
+            h.find(c.sid)->on_ws_gone(*c.link, 2);
+            h.engine.flush();
+        }
+        eio::Session* s = h.find(c.sid);
+        if (s != nullptr) {
+            EXPECT_EQ(s->state(), eio::Session::State::open) << round;
+            EXPECT_FALSE(c.link->closed) << round;
+        } else {
+            EXPECT_TRUE(c.link->closed || c.link->closes == 0) << round;
+        }
+        EXPECT_EQ(server.find("/")->adapter().size(), main.sockets.size());
+        EXPECT_EQ(server.find("/custom")->adapter().size(),
+                  custom.sockets.size());
+        for (sio::Socket* sock : custom.sockets) {
+            EXPECT_EQ(sock->session().state(), eio::Session::State::open);
+        }
+    }
+    h.engine.close_all("shutdown");
+    EXPECT_TRUE(main.sockets.empty());
+    EXPECT_TRUE(custom.sockets.empty());
+    EXPECT_EQ(h.engine.size(), 0u);
+}

@@ -618,3 +618,65 @@ TEST(WsParser, ErrorStopsAtTheBadFrame)
     std::string in = text("a") + frame(FIN | 0x3, "") + text("never");
     check_all(in, {"text:a"}, 1002);
 }
+
+/* --- a differential check on random streams --- */
+
+TEST(WsParser, RandomStreamsGiveTheSameResultWhateverTheSplit)
+{
+    /* frames of every kind, good and bad, with a fixed generator: the
+       outcome of a whole feed is the reference for every chunking */
+    std::minstd_rand gen(20261122);
+    auto pick = [&](std::uint32_t n) { return gen() % n; };
+    int errors = 0, clean = 0;
+
+    for (int round = 0; round < 400; round++) {
+        std::string in;
+        int frames = 1 + static_cast<int>(pick(8));
+        for (int f = 0; f < frames; f++) {
+            static const std::uint8_t ops[] = {0x0, 0x1, 0x2, 0x8, 0x9, 0xa,
+                                               0x1, 0x2, 0x0, 0x3};
+            std::uint8_t op = ops[pick(10)];
+            bool fin = pick(3) != 0;
+            std::uint8_t rsv = pick(40) == 0 ? 0x40 : 0;
+            std::size_t len = pick(4) == 0 ? 126 + pick(400) : pick(30);
+            if (op == 0x8 && len == 1 && pick(2)) {
+                len = 2;
+            }
+            std::string payload;
+            if (op == 0x8 && len >= 2) {
+                payload = close_payload(pick(2) ? 1000 : 1005);
+                len -= 2;
+            }
+            for (std::size_t i = 0; i < len; i++) {
+                payload.push_back(pick(6) == 0
+                                      ? static_cast<char>(0x80 + pick(128))
+                                      : static_cast<char>('a' + pick(26)));
+            }
+            int len_bytes = pick(10) == 0 ? 8 : -1;
+            in += frame((fin ? FIN : 0) | rsv | op, payload, pick(50) != 0,
+                        len_bytes);
+        }
+
+        Outcome ref = run(in, whole(in.size()), 300);
+        (ref.error ? errors : clean)++;
+        auto same = [&](const Outcome& o, const char* how) {
+            EXPECT_EQ(o.error, ref.error) << how << " round " << round;
+            EXPECT_TRUE(o.events == ref.events) << how << " round " << round;
+            EXPECT_EQ(o.closed, ref.closed) << how << " round " << round;
+        };
+        same(run(in, bytewise(in.size()), 300), "bytewise");
+        same(run(in, random_chunks(in.size(), round + 1, 7), 300), "random 7");
+        same(run(in, random_chunks(in.size(), round + 1, 150), 300),
+             "random 150");
+        same(run(in, split_at(in.size(), pick(static_cast<std::uint32_t>(
+                                               in.size() + 1))),
+                 300),
+             "split");
+        if (::testing::Test::HasFailure()) {
+            return;
+        }
+    }
+    /* both kinds of stream were tried */
+    EXPECT_GT(errors, 50);
+    EXPECT_GT(clean, 20);
+}
