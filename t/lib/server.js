@@ -41,6 +41,8 @@ const DEFAULTS = {
   extraLocationDirectives: '',
   extraServerConfig: '',
   port: undefined, // fixed port (e.g. to restart a server on the same port)
+  ssl: undefined, // {cert, key}: paths of a certificate and its key (nginx only): listen ... ssl
+  http2: false, // nginx only: listen ... http2 (with ssl: HTTP/2 over TLS, ALPN h2)
 };
 
 const BAD_LOG_PATTERNS = [/\[alert\]/, /\[crit\]/, /\[emerg\]/, /exited on signal/];
@@ -151,9 +153,12 @@ export function nginxConfig(o, { prefix, port, modulePath, withModule }) {
     `    scgi_temp_path ${p('scgi_temp')};`,
     '',
     '    server {',
-    `        listen 127.0.0.1:${port};`,
+    `        listen 127.0.0.1:${port}${o.ssl ? ' ssl' : ''}${o.http2 ? ' http2' : ''};`,
     '        server_name localhost;',
   );
+  if (o.ssl) {
+    lines.push(`        ssl_certificate ${o.ssl.cert};`, `        ssl_certificate_key ${o.ssl.key};`);
+  }
   if (o.extraServerConfig) lines.push(`        ${o.extraServerConfig}`);
   lines.push(`        location ${o.path} {`);
   for (const d of directives) lines.push(`            ${d}`);
@@ -214,10 +219,13 @@ async function startNginx(o) {
 
   let stopped = false;
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `${o.ssl ? 'https' : 'http'}://127.0.0.1:${port}`,
     port,
     prefix,
     target: 'nginx',
+    pid: child.pid, // the master process (signals: HUP reload, QUIT graceful stop)
+    nginxBin: NGINX_BIN,
+    exited: () => child.exitCode !== null || child.signalCode !== null,
     errorLog: readLog,
     async stop() {
       if (stopped) return;
