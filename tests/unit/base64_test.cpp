@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
+#include <vector>
+
 using socketio::util::base64_decode;
 using socketio::util::base64_encode;
 using socketio::util::base64url_encode;
@@ -58,4 +61,15 @@ TEST(Base64, UrlAlphabetHasNoPaddingAndNoSlash)
     EXPECT_EQ(id.find_first_not_of(
                   "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"),
               std::string::npos);
+}
+
+TEST(Base64, EveryPrefixOfAnEncoding)
+{
+    /* cut at every byte, in an exact-size buffer: only whole quads decode */
+    const std::string enc = base64_encode("any carnal pleasure.");
+    for (std::size_t n = 0; n <= enc.size(); n++) {
+        std::vector<char> heap(enc.begin(), enc.begin() + n);
+        auto out = base64_decode(std::string_view(heap.data(), heap.size()));
+        EXPECT_EQ(out.has_value(), n % 4 == 0) << n;
+    }
 }

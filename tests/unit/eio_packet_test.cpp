@@ -386,3 +386,16 @@ TEST(EioPacket, MutatedPayloadsAreDecodedOrRefusedCleanly)
         }
     }
 }
+
+TEST(EioPacket, DecodeTextEveryPrefix)
+{
+    const std::string full = "4hello \xe2\x82\xac";
+    for (std::size_t n = 0; n <= full.size(); n++) {
+        Heap in(std::string_view(full).substr(0, n));
+        Packet p;
+        EXPECT_EQ(decode_text(in.view(), p), n > 0) << n;
+        if (n > 0) {
+            EXPECT_EQ(p.data, std::string_view(full).substr(1, n - 1));
+        }
+    }
+}

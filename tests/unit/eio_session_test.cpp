@@ -722,7 +722,7 @@ TEST_F(SessionTest, GracefulCloseOverWebSocket)
     EXPECT_EQ(h.find(sid), nullptr);
 }
 
-TEST_F(SessionTest, CloseFromInsideOnCloseIsHarmless)
+TEST_F(SessionTest, CloseFromInsideOnMessageIsDeferred)
 {
     handler.setup = [](fakes::EndpointLog& log) {
         log.on_message = [](Session& s, bool, std::string_view) {
