@@ -267,6 +267,14 @@ ngx_http_socketio_handle(ngx_http_request_t *r)
 
     using Kind = socketio::eio::Route::Kind;
 
+    if (route.session != NULL
+        && !rt->engine().touch(*route.session, socketio::ngx::Runtime::now()))
+    {
+        /* its ping timeout passed: gone, even if no timer said so yet */
+        return ngx_http_socketio_error(r, socketio::eio::Error::unknown_sid,
+                                       "request refused");
+    }
+
     switch (route.kind) {
 
     case Kind::open_polling:

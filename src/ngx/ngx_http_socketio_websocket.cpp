@@ -162,6 +162,13 @@ WsConnection::start(eio::Session *session, bool refused, std::string_view key)
     /* told, as idle connections are, when the worker shuts down */
     c_->idle = 1;
 
+    /* small frames go out at once, as the proxy module's upgraded ones */
+    auto *clcf = static_cast<ngx_http_core_loc_conf_t *>(
+                     ngx_http_get_module_loc_conf(r_, ngx_http_core_module));
+    if (clcf->tcp_nodelay && ngx_tcp_nodelay(c_) != NGX_OK) {
+        c_->error = 1;
+    }
+
     linger_.handler = linger_handler;
     linger_.data = this;
     linger_.log = c_->log;

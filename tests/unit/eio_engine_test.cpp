@@ -144,8 +144,9 @@ TEST_F(EngineRoute, UnknownSidComesThird)
     EXPECT_ERROR(h.route("DELETE", "EIO=3&transport=websocket&sid=nope"),
                  unknown_sid);
 
-    /* an empty sid is not a session */
-    EXPECT_ERROR(h.route("GET", "EIO=4&transport=polling&sid="), unknown_sid);
+    /* an empty sid is no sid: a handshake, as in the reference server */
+    EXPECT_EQ(error_of(h.route("GET", "EIO=4&transport=polling&sid=")),
+              "route");
 }
 
 TEST_F(EngineRoute, ClosedSessionIsUnknownBeforeItIsReaped)

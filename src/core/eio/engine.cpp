@@ -35,7 +35,7 @@ std::variant<Route, Error> Engine::route(const Request& req) const
         return Error::bad_request;
     }
 
-    if (q.sid) {
+    if (q.sid && !q.sid->empty()) {   /* "sid=" is a handshake, as in Node */
         Session* s = find(*q.sid);
         if (s == nullptr || s->state() == Session::State::closed) {
             return Error::unknown_sid;
@@ -161,7 +161,8 @@ void Engine::flush()
                 if (s->timer_key_ != never) {
                     timers_.erase({s->timer_key_, s});
                 }
-                sessions_.erase(s->sid());
+                std::string sid = s->sid();   /* not the dying one's own */
+                sessions_.erase(sid);
             } else {
                 reschedule(*s);
             }
@@ -188,6 +189,16 @@ void Engine::on_timer(Millis now)
     }
 
     flush();
+}
+
+bool Engine::touch(Session& s, Millis now)
+{
+    now_ = now;
+    if (s.state() == Session::State::open && s.deadline() <= now) {
+        s.on_timer(now);
+        mark_dirty(s);
+    }
+    return s.state() != Session::State::closed;
 }
 
 Millis Engine::next_deadline() const noexcept

@@ -82,6 +82,11 @@ public:
 
     /* Hands due output to transports and forgets closed sessions. */
     void flush();
+    /* Runs what is due for one session now, as a request for it arrives:
+       a session past its ping timeout is closed before it is served.
+       false: the session is gone. */
+    bool touch(Session& s, Millis now);
+
     /* Runs what is due, then flushes. */
     void on_timer(Millis now);
     /* When on_timer() next has work; `never` when nothing is due. */

@@ -13,7 +13,16 @@ void SocketEcho::on_connect(sio::Socket& socket,
     std::string args = "[";
     args += boost::json::serialize(auth);
     args += "]";
-    socket.emit("auth", args);
+
+    /*
+     * A millisecond after the CONNECT answer, not in the same write: a
+     * client that starts listening for "auth" only once it has read the
+     * CONNECT answer (the socket.io-protocol test suite does) must not
+     * find both in one read.
+     */
+    socket.after(1, [args = std::move(args)](sio::Socket& s) {
+        s.emit("auth", args);
+    });
 }
 
 void SocketEcho::on_event(sio::Socket& socket, const sio::Event& event)

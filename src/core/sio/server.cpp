@@ -189,7 +189,7 @@ void Client::connect(const std::string& nsp_name, const Packet& p)
     }
 
     auto socket = std::make_unique<Socket>(session_.engine().make_id(),
-                                           *nsp, session_);
+                                           *nsp, session_, this);
     Socket& s = *socket;
     sockets_.push_back(std::move(socket));
     connect_deadline_ = eio::never;
@@ -225,10 +225,26 @@ void Client::on_close(std::string_view reason)
 {
     pending_.reset();
     connect_deadline_ = eio::never;
+    deferred_.clear();
 
     while (!sockets_.empty()) {
         remove(*sockets_.back(), reason);
     }
+}
+
+eio::Millis Client::deadline() const
+{
+    eio::Millis d = connect_deadline_;
+    for (const Deferred& w : deferred_) {
+        d = std::min(d, w.at);
+    }
+    return d;
+}
+
+void Client::defer(Socket& socket, eio::Millis at,
+                   std::function<void(Socket&)> fn)
+{
+    deferred_.push_back(Deferred{at, socket.id(), std::move(fn)});
 }
 
 void Client::on_timer(eio::Millis now)
@@ -237,6 +253,26 @@ void Client::on_timer(eio::Millis now)
         connect_deadline_ = eio::never;
         if (sockets_.empty()) {
             session_.close("connect timeout");
+        }
+    }
+
+    /* what is due runs now; what it defers in turn waits for later */
+    std::vector<Deferred> due;
+    for (auto it = deferred_.begin(); it != deferred_.end();) {
+        if (it->at <= now) {
+            due.push_back(std::move(*it));
+            it = deferred_.erase(it);
+        } else {
+            ++it;
+        }
+    }
+
+    for (Deferred& w : due) {
+        for (auto& s : sockets_) {
+            if (s->id() == w.socket_id) {
+                w.fn(*s);
+                break;
+            }
         }
     }
 }

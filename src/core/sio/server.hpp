@@ -14,6 +14,7 @@
 #include "core/sio/packet.hpp"
 #include "core/sio/socket.hpp"
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -68,10 +69,20 @@ public:
 
     void on_message(bool binary, std::string_view data) override;
     void on_close(std::string_view reason) override;
-    eio::Millis deadline() const override { return connect_deadline_; }
+    eio::Millis deadline() const override;
     void on_timer(eio::Millis now) override;
 
+    /* Work a handler asked to run later (Socket::after). */
+    void defer(Socket& socket, eio::Millis at,
+               std::function<void(Socket&)> fn);
+
 private:
+    struct Deferred {
+        eio::Millis at;
+        std::string socket_id;
+        std::function<void(Socket&)> fn;
+    };
+
     void on_packet(Packet& p);
     void connect(const std::string& nsp, const Packet& p);
     void fail(std::string_view why);
@@ -83,6 +94,7 @@ private:
     std::vector<std::unique_ptr<Socket>> sockets_;
     std::optional<Packet> pending_;     /* waiting for its attachments */
     eio::Millis connect_deadline_;
+    std::vector<Deferred> deferred_;
     bool failed_ = false;
 };
 

@@ -5,9 +5,19 @@
 
 namespace socketio::sio {
 
-Socket::Socket(std::string id, Namespace& nsp, eio::Session& session)
-    : id_(std::move(id)), nsp_(nsp), session_(session)
+Socket::Socket(std::string id, Namespace& nsp, eio::Session& session,
+               Client* client)
+    : id_(std::move(id)), nsp_(nsp), session_(session), client_(client)
 {
+}
+
+void Socket::after(std::int64_t delay, std::function<void(Socket&)> fn)
+{
+    if (client_ == nullptr) {
+        fn(*this);
+        return;
+    }
+    client_->defer(*this, session_.now() + delay, std::move(fn));
 }
 
 const std::string& Socket::nsp_name() const noexcept

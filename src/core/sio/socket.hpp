@@ -25,6 +25,7 @@ class Session;
 namespace socketio::sio {
 
 class Adapter;
+class Client;
 class Handler;
 class Namespace;
 
@@ -38,7 +39,8 @@ class Socket {
 public:
     using AckCallback = std::function<void(const Packet&)>;
 
-    Socket(std::string id, Namespace& nsp, eio::Session& session);
+    Socket(std::string id, Namespace& nsp, eio::Session& session,
+           Client* client = nullptr);
 
     const std::string& id() const noexcept { return id_; }
     const std::string& nsp_name() const noexcept;
@@ -57,6 +59,9 @@ public:
     void ack(std::uint64_t id, std::string_view args_json,
              const std::vector<std::string>& buffers = {});
 
+    /* Runs `fn` after `delay` ms, unless the socket is gone by then. */
+    void after(std::int64_t delay, std::function<void(Socket&)> fn);
+
     void join(std::string_view room);
     void leave(std::string_view room);
 
@@ -73,6 +78,7 @@ private:
     std::string id_;
     Namespace& nsp_;
     eio::Session& session_;
+    Client* client_;
     std::uint64_t next_ack_ = 0;
     std::map<std::uint64_t, AckCallback> acks_;
 };
