@@ -127,13 +127,15 @@ protected:
         settle(now);
     }
 
-    /* Runs what handlers deferred by a millisecond (echo's "auth"). */
+    /* Runs what handlers deferred by a few ms (echo's "auth"). */
     void settle(eio::Millis now)
     {
-        if (h.engine.next_deadline() <= now + 1) {
-            h.engine.on_timer(now + 1);
+        if (h.engine.next_deadline() <= now + echo_delay) {
+            h.engine.on_timer(now + echo_delay);
         }
     }
+
+    static constexpr eio::Millis echo_delay = 5;
 
     void bin(Conn& c, std::string_view bytes, eio::Millis now = 1)
     {

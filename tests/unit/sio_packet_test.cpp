@@ -666,3 +666,26 @@ TEST(SioSplitEvent, AgreesWithTheJsonParserOnEveryValidEvent)
         }
     }
 }
+
+/* JSON.stringify escapes a lone surrogate; the reference server takes it */
+TEST(SioPacketSurrogates, LoneSurrogateEscapesAreAccepted)
+{
+    socketio::sio::Packet p;
+    ASSERT_EQ(socketio::sio::decode(R"(2["message","half \ud83d!"])", p),
+              socketio::sio::DecodeError::none);
+    EXPECT_EQ(std::string(p.json.as_array()[1].as_string()),
+              "half \xef\xbf\xbd!");
+    EXPECT_EQ(p.raw, R"(["message","half \ud83d!"])") << "passed on as sent";
+
+    ASSERT_EQ(socketio::sio::decode(R"(2["login","An\udc00na"])", p),
+              socketio::sio::DecodeError::none);
+    EXPECT_EQ(std::string(p.json.as_array()[1].as_string()),
+              "An\xef\xbf\xbdna");
+
+    /* a proper pair is left alone, and an escaped backslash is no escape */
+    ASSERT_EQ(socketio::sio::decode(R"(2["m","\ud83d\ude00","\\ud800"])", p),
+              socketio::sio::DecodeError::none);
+    EXPECT_EQ(std::string(p.json.as_array()[1].as_string()),
+              "\xf0\x9f\x98\x80");
+    EXPECT_EQ(std::string(p.json.as_array()[2].as_string()), "\\ud800");
+}

@@ -275,7 +275,7 @@ TEST_F(SioTest, BinaryEventOverPolling)
 {
     std::string sid = h.open_polling(0);
     EXPECT_FALSE(h.post(sid, "40", 1));
-    h.engine.on_timer(2);             /* echo's "auth" is sent 1 ms later */
+    h.engine.on_timer(1 + echo_delay);   /* echo's "auth" comes later */
     fakes::FakePoll& first = h.poll(sid, 2);
     auto packets = fakes::split_payload(first.last());
     ASSERT_EQ(packets.size(), 2u);

@@ -198,6 +198,10 @@ bool Engine::touch(Session& s, Millis now)
         s.on_timer(now);
         mark_dirty(s);
     }
+    if (s.state() == Session::State::open && s.expiring(now)) {
+        s.expire();
+        mark_dirty(s);
+    }
     return s.state() != Session::State::closed;
 }
 

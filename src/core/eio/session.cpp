@@ -375,6 +375,13 @@ Millis Session::deadline() const noexcept
     return never;
 }
 
+bool Session::expiring(Millis now) const noexcept
+{
+    static constexpr Millis grace = 2;
+    return pong_deadline_ != never && now + grace >= pong_deadline_
+           && now + grace - last_packet_ >= engine_.config().ping_timeout;
+}
+
 void Session::on_timer(Millis now)
 {
     engine_.set_now(now);

@@ -79,6 +79,14 @@ public:
 
     Millis deadline() const noexcept;
     void on_timer(Millis now);
+    /*
+     * Whether a request arriving now finds the session within a hair of
+     * its ping timeout, the ping unanswered: clocks of client and server
+     * are read at different moments, and a client that waited the whole
+     * pingInterval + pingTimeout must find the session gone.
+     */
+    bool expiring(Millis now) const noexcept;
+    void expire() { abort("ping timeout"); }
     void flush();
     bool finished() const noexcept
     {

@@ -15,12 +15,12 @@ void SocketEcho::on_connect(sio::Socket& socket,
     args += "]";
 
     /*
-     * A millisecond after the CONNECT answer, not in the same write: a
-     * client that starts listening for "auth" only once it has read the
+     * A few milliseconds after the CONNECT answer, not in the same write:
+     * a client that starts listening for "auth" only once it has read the
      * CONNECT answer (the socket.io-protocol test suite does) must not
      * find both in one read.
      */
-    socket.after(1, [args = std::move(args)](sio::Socket& s) {
+    socket.after(5, [args = std::move(args)](sio::Socket& s) {
         s.emit("auth", args);
     });
 }

@@ -54,6 +54,87 @@ bool payload_valid(PacketType type, const Packet& p)
     return false;
 }
 
+int hex_digit(char c) noexcept
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+    if (c >= 'A' && c <= 'F') {
+        return c - 'A' + 10;
+    }
+    return -1;
+}
+
+/* The code unit of the \uXXXX escape at s[i] (s[i] == '\\'), or -1. */
+int escaped_unit(std::string_view s, std::size_t i) noexcept
+{
+    if (i + 6 > s.size() || s[i] != '\\' || s[i + 1] != 'u') {
+        return -1;
+    }
+    int v = 0;
+    for (std::size_t k = 2; k < 6; k++) {
+        int d = hex_digit(s[i + k]);
+        if (d < 0) {
+            return -1;
+        }
+        v = v * 16 + d;
+    }
+    return v;
+}
+
+/*
+ * JSON.stringify writes a lone UTF-16 surrogate as an escape ("\ud83d"),
+ * which is valid JSON but has no UTF-8 form, and Boost.JSON refuses it.
+ * The reference server takes such text; so do we, with U+FFFD in place
+ * of the lone half. nullopt: nothing to repair.
+ */
+std::optional<std::string> repair_lone_surrogates(std::string_view s)
+{
+    if (s.find("\\u") == std::string_view::npos) {
+        return std::nullopt;
+    }
+
+    std::string out;
+    bool changed = false;
+    std::size_t copied = 0;
+
+    for (std::size_t i = 0; i < s.size(); i++) {
+        if (s[i] != '\\') {
+            continue;
+        }
+        int unit = escaped_unit(s, i);
+        if (unit < 0) {
+            i++;                          /* \" \\ \n ...: skip the pair */
+            continue;
+        }
+        bool high = unit >= 0xd800 && unit <= 0xdbff;
+        bool low = unit >= 0xdc00 && unit <= 0xdfff;
+        if (high) {
+            int next = escaped_unit(s, i + 6);
+            if (next >= 0xdc00 && next <= 0xdfff) {
+                i += 11;                  /* a proper pair */
+                continue;
+            }
+        }
+        if (high || low) {
+            out.append(s.substr(copied, i - copied));
+            out.append("\\ufffd");
+            copied = i + 6;
+            changed = true;
+        }
+        i += 5;
+    }
+
+    if (!changed) {
+        return std::nullopt;
+    }
+    out.append(s.substr(copied));
+    return out;
+}
+
 }  // namespace
 
 std::string_view decode_error_message(DecodeError e) noexcept
@@ -139,7 +220,8 @@ DecodeError decode(std::string_view in, Packet& out)
     if (i < in.size()) {
         boost::system::error_code ec;
         std::string_view text = in.substr(i);
-        out.json = boost::json::parse(text, ec);
+        auto repaired = repair_lone_surrogates(text);
+        out.json = boost::json::parse(repaired ? *repaired : text, ec);
         if (ec) {
             return DecodeError::bad_json;
         }
