@@ -9,6 +9,9 @@
 #include "ngx/ngx_http_socketio_module.hpp"
 #include "ngx/ngx_http_socketio_runtime.hpp"
 
+#include <sys/eventfd.h>
+#include <unistd.h>
+
 #include <memory>
 #include <new>
 #include <vector>
@@ -21,7 +24,9 @@ static char *ngx_http_socketio(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_socketio_set_list(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static ngx_int_t ngx_http_socketio_init_process(ngx_cycle_t *cycle);
 static void ngx_http_socketio_exit_process(ngx_cycle_t *cycle);
+static void ngx_http_socketio_shutdown_handler(ngx_event_t *ev);
 
 
 static ngx_conf_enum_t  ngx_http_socketio_handlers[] = {
@@ -149,7 +154,7 @@ ngx_module_t  ngx_http_socketio_module = {
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
     NULL,                                  /* init module */
-    NULL,                                  /* init process */
+    ngx_http_socketio_init_process,        /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
     ngx_http_socketio_exit_process,        /* exit process */
@@ -208,9 +213,85 @@ ngx_http_socketio_log_exception(ngx_log_t *log, const char *where) noexcept
 }
 
 
+/*
+ * nginx tells idle connections, not modules, that a worker is shutting
+ * down: an idle connection of our own, on an eventfd nobody writes to,
+ * hears it for all the sessions of the worker, even those with no
+ * connection of theirs in it at that moment (a polling client between two
+ * requests, an HTTP/2 long-poll).
+ */
+static ngx_connection_t  *ngx_http_socketio_shutdown_conn;
+
+
+static ngx_int_t
+ngx_http_socketio_init_process(ngx_cycle_t *cycle)
+{
+    int                fd;
+    ngx_connection_t  *c;
+
+    if (ngx_process != NGX_PROCESS_WORKER
+        && ngx_process != NGX_PROCESS_SINGLE)
+    {
+        return NGX_OK;
+    }
+
+    fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (fd == -1) {
+        ngx_log_error(NGX_LOG_ALERT, cycle->log, ngx_errno,
+                      "socketio: eventfd() failed");
+        return NGX_ERROR;
+    }
+
+    c = ngx_get_connection(fd, cycle->log);
+    if (c == NULL) {
+        close(fd);
+        return NGX_ERROR;
+    }
+
+    c->idle = 1;
+    c->read->handler = ngx_http_socketio_shutdown_handler;
+    c->read->log = cycle->log;
+    c->write->log = cycle->log;
+
+    if (ngx_add_event(c->read, NGX_READ_EVENT, 0) != NGX_OK) {
+        ngx_close_connection(c);
+        return NGX_ERROR;
+    }
+
+    ngx_http_socketio_shutdown_conn = c;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_socketio_shutdown_handler(ngx_event_t *ev)
+{
+    auto *c = static_cast<ngx_connection_t *>(ev->data);
+
+    if (!c->close) {
+        return;
+    }
+
+    /* the worker is shutting down (or reloading): close every session */
+
+    ngx_http_socketio_shutdown_conn = NULL;
+    ngx_close_connection(c);
+
+    for (auto &rt : ngx_http_socketio_runtimes) {
+        rt->shutdown();
+    }
+}
+
+
 static void
 ngx_http_socketio_exit_process(ngx_cycle_t * /* cycle */)
 {
+    if (ngx_http_socketio_shutdown_conn != NULL) {
+        ngx_close_connection(ngx_http_socketio_shutdown_conn);
+        ngx_http_socketio_shutdown_conn = NULL;
+    }
+
     ngx_http_socketio_free_runtimes();
 }
 

@@ -81,6 +81,7 @@ Runtime::Runtime(const ngx_http_socketio_loc_conf_t &conf, ngx_log_t *log)
 
     engine_ = std::make_unique<eio::Engine>(engine_config(conf), *handler,
                                             *this, *this);
+    engine_->set_monitor(this);
 
     ngx_memzero(&flush_ev_, sizeof(ngx_event_t));
     flush_ev_.handler = flush_handler;
@@ -132,6 +133,23 @@ Runtime::fill(unsigned char *out, std::size_t len)
         out += n;
         len -= static_cast<std::size_t>(n);
     }
+}
+
+
+void
+Runtime::on_session_closed(const eio::Session &s, std::string_view reason)
+{
+    if (reason == "transport buffer full") {
+        ngx_log_error(NGX_LOG_INFO, log_, 0,
+                      "socketio: session %s closed: a slow reader, over "
+                      "socketio_output_limit (%uz bytes) unsent",
+                      s.sid().c_str(), conf_.max_buffered);
+        return;
+    }
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, log_, 0,
+                   "socketio: session %s closed: %*s", s.sid().c_str(),
+                   reason.size(), reason.data());
 }
 
 

@@ -18,7 +18,8 @@
 
 namespace socketio::ngx {
 
-class Runtime final : public eio::Waker, public eio::Random {
+class Runtime final : public eio::Waker, public eio::Random,
+                      public eio::Monitor {
 public:
     Runtime(const ngx_http_socketio_loc_conf_t &conf, ngx_log_t *log);
     ~Runtime() override;
@@ -39,6 +40,9 @@ public:
     void wake() override;
     /* eio::Random: session and socket ids come from the kernel's CSPRNG */
     void fill(unsigned char *out, std::size_t len) override;
+    /* eio::Monitor: what the log says of closed sessions */
+    void on_session_closed(const eio::Session &s,
+                           std::string_view reason) override;
 
     /* The worker is shutting down: close every session cleanly, now. */
     void shutdown() noexcept;

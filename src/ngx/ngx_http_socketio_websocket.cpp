@@ -287,7 +287,27 @@ WsConnection::write()
         return;
     }
 
-    while (head_ < out_.size()) {
+    for ( ;; ) {
+
+        if (head_ == out_.size()) {
+            if (!c_->buffered) {
+                break;
+            }
+
+            /* TLS holds bytes in its own buffer: push them out */
+            if (c_->send_chain(c_, NULL, 0) == NGX_CHAIN_ERROR) {
+                c_->error = 1;
+                ngx_post_event(c_->write, &ngx_posted_events);
+                return;
+            }
+
+            if (c_->buffered) {
+                goto again;
+            }
+
+            break;
+        }
+
         std::size_t n = 0;
 
         for (std::size_t i = head_;
@@ -315,7 +335,8 @@ WsConnection::write()
             }
         }
 
-        off_t before = c_->sent;
+        /* without it, TLS would keep small frames until 16k gather */
+        bufs[n - 1].flush = 1;
 
         ngx_chain_t *rest = c_->send_chain(c_, chain, 0);
 
@@ -325,30 +346,27 @@ WsConnection::write()
             return;
         }
 
-        std::size_t sent = static_cast<std::size_t>(c_->sent - before);
-        out_bytes_ -= sent;
+        /*
+         * what was taken shows in each buffer's pos: c->sent would not
+         * count what TLS took into its buffer but did not send yet
+         */
+        for (std::size_t k = 0; k < n; k++) {
+            std::size_t taken = static_cast<std::size_t>(bufs[k].pos
+                                                         - bufs[k].start);
+            out_bytes_ -= taken;
 
-        while (sent > 0) {
-            std::size_t left = out_[head_].bytes().size() - head_sent_;
-
-            if (sent < left) {
-                head_sent_ += sent;
+            if (bufs[k].pos != bufs[k].last) {
+                head_sent_ += taken;
                 break;
             }
 
-            sent -= left;
             out_[head_] = Out{};
             head_++;
             head_sent_ = 0;
         }
 
         if (rest != NULL) {
-            /* the socket is full: the write event brings us back */
-            if (ngx_handle_write_event(c_->write, 0) != NGX_OK) {
-                c_->error = 1;
-                ngx_post_event(c_->write, &ngx_posted_events);
-            }
-            return;
+            goto again;
         }
     }
 
@@ -367,6 +385,16 @@ WsConnection::write()
          * our close frame is out and nothing more is expected; teardown
          * belongs to the event handlers, never to a send()
          */
+        ngx_post_event(c_->write, &ngx_posted_events);
+    }
+
+    return;
+
+again:
+
+    /* the socket is full: the write event brings us back */
+    if (ngx_handle_write_event(c_->write, 0) != NGX_OK) {
+        c_->error = 1;
         ngx_post_event(c_->write, &ngx_posted_events);
     }
 }
@@ -519,7 +547,7 @@ WsConnection::on_write()
 
     write();
 
-    if (state_ == State::closing && head_ == out_.size()
+    if (state_ == State::closing && head_ == out_.size() && !c_->buffered
         && (close_received_ || failed_))
     {
         /* our close frame is out and nothing more is expected */

@@ -213,7 +213,7 @@ Millis Engine::next_deadline() const noexcept
 void Engine::close_all(std::string_view reason)
 {
     for (auto& [sid, s] : sessions_) {
-        s->close(reason);
+        s->shutdown(reason);
     }
     flush();
 }

@@ -37,6 +37,14 @@ public:
     virtual void wake() = 0;
 };
 
+/* Told what happens to sessions: for logs and counters. */
+class Monitor {
+public:
+    virtual ~Monitor() = default;
+    virtual void on_session_closed(const Session& /* s */,
+                                   std::string_view /* reason */) {}
+};
+
 /* What an HTTP request asks for, in the terms the checks need. */
 struct Request {
     std::string_view method;
@@ -66,6 +74,8 @@ public:
     Engine& operator=(const Engine&) = delete;
 
     const Config& config() const noexcept { return config_; }
+    void set_monitor(Monitor* m) noexcept { monitor_ = m; }
+    Monitor* monitor() const noexcept { return monitor_; }
     Handler& handler() noexcept { return handler_; }
     Random& random() noexcept { return random_; }
     Millis now() const noexcept { return now_; }
@@ -108,6 +118,7 @@ private:
     Handler& handler_;
     Random& random_;
     Waker& waker_;
+    Monitor* monitor_ = nullptr;
     Millis now_ = 0;
 
     std::unordered_map<std::string, std::unique_ptr<Session>> sessions_;

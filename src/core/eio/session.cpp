@@ -82,6 +82,16 @@ void Session::send(EncodedPtr packet)
     mark_dirty();
 }
 
+void Session::shutdown(std::string_view reason)
+{
+    if (transport_ == TransportKind::polling && poll_ == nullptr) {
+        /* nobody to hand a close packet to, and no time to wait for one */
+        abort(reason);
+        return;
+    }
+    close(reason);
+}
+
 void Session::close(std::string_view reason)
 {
     if (state_ != State::open || close_requested_) {
@@ -318,6 +328,9 @@ void Session::notify_close(std::string_view reason)
 {
     if (!endpoint_closed_) {
         endpoint_closed_ = true;
+        if (Monitor* m = engine_.monitor()) {
+            m->on_session_closed(*this, reason);
+        }
         endpoint_->on_close(reason);
     }
 }

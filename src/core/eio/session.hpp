@@ -57,6 +57,9 @@ public:
     void send(EncodedPtr packet);
     /* Closes after what is queued, with a close packet (deferred). */
     void close(std::string_view reason);
+    /* The server goes away: close() where a transport can carry the
+       news, at once where none waits. */
+    void shutdown(std::string_view reason);
 
     /* --- for the web server: polling --- */
 
