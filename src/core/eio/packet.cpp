@@ -73,16 +73,52 @@ Encoded::Encoded(std::string buf, bool binary)
 {
     char header[ws::max_server_header];
     std::size_t len = buf_.size() - headroom;
-    std::size_t hlen = ws::write_header(
+    header_len_ = ws::write_header(
         header, binary ? ws::Opcode::binary : ws::Opcode::text, len);
-    frame_start_ = headroom - hlen;
-    buf_.replace(frame_start_, hlen, header, hlen);
+    std::size_t start = headroom - header_len_;
+    buf_.replace(start, header_len_, header, header_len_);
+    frame_ = std::string_view(buf_).substr(start);
+}
+
+Encoded::Encoded(std::string_view ws_frame, std::shared_ptr<const void> keep)
+    : frame_(ws_frame),
+      keep_(std::move(keep)),
+      header_len_(ws_header_length(ws_frame)),
+      binary_(!ws_frame.empty()
+              && (static_cast<unsigned char>(ws_frame[0]) & 0x0f)
+                     == static_cast<unsigned char>(ws::Opcode::binary))
+{
+}
+
+std::size_t ws_header_length(std::string_view frame) noexcept
+{
+    if (frame.size() < 2) {
+        return frame.size();
+    }
+    unsigned char l = static_cast<unsigned char>(frame[1]) & 0x7f;
+    return l < 126 ? 2 : l == 126 ? 4 : 10;
+}
+
+std::shared_ptr<const Encoded> Encoded::view(std::string_view ws_frame,
+                                             std::shared_ptr<const void> keep)
+{
+    return std::make_shared<const Encoded>(ws_frame, std::move(keep));
+}
+
+void Encoded::materialize() const
+{
+    if (!keep_) {
+        return;
+    }
+    buf_.assign(frame_.data(), frame_.size());
+    frame_ = buf_;
+    keep_.reset();
 }
 
 PacketType Encoded::type() const noexcept
 {
     return binary_ ? PacketType::message
-                   : static_cast<PacketType>(buf_[headroom]);
+                   : static_cast<PacketType>(frame_[header_len_]);
 }
 
 std::string Encoded::start_text(PacketType type, std::size_t reserve)

@@ -64,31 +64,49 @@ public:
                                                std::string_view data = {});
     static std::shared_ptr<const Encoded> binary(std::string_view data);
 
+    /*
+     * A packet whose frame lives elsewhere (in the shared broadcast log),
+     * kept there by `keep` until this is dropped or materialize()d.
+     */
+    static std::shared_ptr<const Encoded> view(std::string_view ws_frame,
+                                               std::shared_ptr<const void> keep);
+
     bool is_binary() const noexcept { return binary_; }
     PacketType type() const noexcept;
 
     /* The Engine.IO packet: type digit and data, or the raw bytes. */
     std::string_view packet() const noexcept
     {
-        return std::string_view(buf_).substr(headroom);
+        return frame_.substr(header_len_);
     }
 
     /* The same, as one whole WebSocket frame. */
-    std::string_view ws_frame() const noexcept
-    {
-        return std::string_view(buf_).substr(frame_start_);
-    }
+    std::string_view ws_frame() const noexcept { return frame_; }
+
+    /* A view becomes a private copy, and lets go of what kept its bytes. */
+    void materialize() const;
+    bool is_view() const noexcept { return keep_ != nullptr; }
 
     /* headroom for the largest server frame header */
     static constexpr std::size_t headroom = 10;
 
     Encoded(std::string buf, bool binary);
+    Encoded(std::string_view ws_frame, std::shared_ptr<const void> keep);
+
+    Encoded(const Encoded&) = delete;
+    Encoded& operator=(const Encoded&) = delete;
 
 private:
-    std::string buf_;
-    std::size_t frame_start_;
+    /* every Encoded is shared and immutable but for where its bytes are */
+    mutable std::string buf_;
+    mutable std::string_view frame_;
+    mutable std::shared_ptr<const void> keep_;
+    std::size_t header_len_;
     bool binary_;
 };
+
+/* The length of the header of a server frame starting at `frame`. */
+std::size_t ws_header_length(std::string_view frame) noexcept;
 
 using EncodedPtr = std::shared_ptr<const Encoded>;
 

@@ -1,0 +1,154 @@
+#include "core/bus/directory.hpp"
+
+#include "core/bus/table.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+namespace socketio::bus {
+
+Directory::Directory(const Zone& z) noexcept
+    : h_(z.header()),
+      e_(reinterpret_cast<UserEntry*>(z.at(z.header().dir_off))),
+      cap_(z.header().dir_cap)
+{
+}
+
+std::size_t Directory::size() const noexcept
+{
+    return h_.users.load(std::memory_order_relaxed);
+}
+
+std::size_t Directory::probe(std::string_view key) const noexcept
+{
+    std::size_t i = hash_id(key) % cap_;
+    while (e_[i].used
+           && std::string_view(e_[i].key, e_[i].key_len) != key)
+    {
+        i = (i + 1) % cap_;
+    }
+    return i;
+}
+
+UserRecord Directory::record(const UserEntry& e)
+{
+    UserRecord u;
+    u.key.assign(e.key, e.key_len);
+    u.name.assign(e.name, e.name_len);
+    u.socket_id.assign(e.socket_id, e.socket_len);
+    u.slot = e.slot;
+    return u;
+}
+
+bool Directory::put(const UserRecord& u) noexcept
+{
+    if (cap_ == 0 || u.key.empty() || u.key.size() > sizeof(e_->key)
+        || u.name.size() > sizeof(e_->name)
+        || u.socket_id.size() > sizeof(e_->socket_id))
+    {
+        return false;
+    }
+
+    std::size_t i = probe(u.key);
+    if (!e_[i].used) {
+        if (size() + 1 > cap_ / 4 * 3) {
+            return false;
+        }
+        std::memset(&e_[i], 0, sizeof(UserEntry));
+        std::memcpy(e_[i].key, u.key.data(), u.key.size());
+        e_[i].key_len = static_cast<std::uint16_t>(u.key.size());
+        /* the key is a counter: its order is the order users came in */
+        e_[i].order = h_.next_key.load(std::memory_order_relaxed);
+        e_[i].used = 1;
+        h_.users.fetch_add(1, std::memory_order_relaxed);
+    }
+
+    std::memcpy(e_[i].name, u.name.data(), u.name.size());
+    e_[i].name_len = static_cast<std::uint16_t>(u.name.size());
+    std::memcpy(e_[i].socket_id, u.socket_id.data(), u.socket_id.size());
+    e_[i].socket_len = static_cast<std::uint16_t>(u.socket_id.size());
+    e_[i].slot = u.slot;
+    return true;
+}
+
+void Directory::erase_at(std::size_t i) noexcept
+{
+    std::size_t hole = i;
+    std::size_t j = i;
+    for (;;) {
+        j = (j + 1) % cap_;
+        if (!e_[j].used) {
+            break;
+        }
+        std::size_t home =
+            hash_id(std::string_view(e_[j].key, e_[j].key_len)) % cap_;
+        bool movable = (hole <= j) ? (home <= hole || home > j)
+                                   : (home <= hole && home > j);
+        if (movable) {
+            e_[hole] = e_[j];
+            hole = j;
+        }
+    }
+    std::memset(&e_[hole], 0, sizeof(UserEntry));
+    h_.users.fetch_sub(1, std::memory_order_relaxed);
+}
+
+bool Directory::remove(std::string_view key) noexcept
+{
+    if (cap_ == 0) {
+        return false;
+    }
+    std::size_t i = probe(key);
+    if (!e_[i].used) {
+        return false;
+    }
+    erase_at(i);
+    return true;
+}
+
+std::optional<UserRecord> Directory::find(std::string_view key) const
+{
+    if (cap_ == 0) {
+        return std::nullopt;
+    }
+    std::size_t i = probe(key);
+    if (!e_[i].used) {
+        return std::nullopt;
+    }
+    return record(e_[i]);
+}
+
+std::vector<UserRecord> Directory::list() const
+{
+    std::vector<std::pair<std::uint64_t, std::size_t>> order;
+    order.reserve(size());
+    for (std::size_t i = 0; i < cap_ && order.size() < size(); i++) {
+        if (e_[i].used) {
+            order.emplace_back(e_[i].order, i);
+        }
+    }
+    std::sort(order.begin(), order.end());
+
+    std::vector<UserRecord> out;
+    out.reserve(order.size());
+    for (const auto& [o, i] : order) {
+        out.push_back(record(e_[i]));
+    }
+    return out;
+}
+
+std::vector<UserRecord> Directory::remove_slot(std::uint16_t slot)
+{
+    std::vector<UserRecord> gone;
+    for (std::size_t i = 0; i < cap_;) {
+        if (e_[i].used && e_[i].slot == slot) {
+            gone.push_back(record(e_[i]));
+            erase_at(i);
+            continue;
+        }
+        i++;
+    }
+    return gone;
+}
+
+}  // namespace socketio::bus

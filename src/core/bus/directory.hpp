@@ -1,0 +1,65 @@
+/*
+ * The chat's users as every worker sees them: key, name, the socket's id
+ * (its own room, where a private message goes) and the worker that holds
+ * it. Fixed-size records in an open-addressing table keyed by the chat key;
+ * callers hold the zone lock.
+ */
+#pragma once
+
+#include "core/bus/zone.hpp"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace socketio::bus {
+
+struct UserEntry {
+    char key[16];
+    char socket_id[24];
+    char name[256];               /* 64 code points of UTF-8 at most */
+    std::uint64_t order;          /* when it joined: the list's order */
+    std::uint16_t used;
+    std::uint16_t slot;
+    std::uint16_t key_len;
+    std::uint16_t socket_len;
+    std::uint16_t name_len;
+    std::uint16_t pad[3];
+};
+static_assert(sizeof(UserEntry) == 320);
+
+struct UserRecord {
+    std::string key;
+    std::string name;
+    std::string socket_id;
+    std::uint16_t slot = 0;
+};
+
+class Directory {
+public:
+    explicit Directory(const Zone& z) noexcept;
+
+    /* Adds or renames; false: full, or fields too long. */
+    bool put(const UserRecord& u) noexcept;
+    bool remove(std::string_view key) noexcept;
+    std::optional<UserRecord> find(std::string_view key) const;
+    /* In the order they joined. */
+    std::vector<UserRecord> list() const;
+    /* Removes and returns the users a slot held (its worker died). */
+    std::vector<UserRecord> remove_slot(std::uint16_t slot);
+    std::size_t size() const noexcept;
+    std::size_t capacity() const noexcept { return cap_; }
+
+private:
+    std::size_t probe(std::string_view key) const noexcept;
+    void erase_at(std::size_t i) noexcept;
+    static UserRecord record(const UserEntry& e);
+
+    Header& h_;
+    UserEntry* e_;
+    std::size_t cap_;
+};
+
+}  // namespace socketio::bus

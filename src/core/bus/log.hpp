@@ -1,0 +1,84 @@
+/*
+ * The broadcast log: a ring of variable-size records in the zone, in one
+ * total order that every worker reads from its own cursor. A message for
+ * many sockets is written here once and every worker writes the same
+ * bytes to its own sockets; space comes back when every live worker has
+ * moved its pin (the oldest byte it still reads from) past it. A worker
+ * that dies stops counting; a record never straddles the end of the ring.
+ */
+#pragma once
+
+#include "core/bus/zone.hpp"
+
+#include <cstdint>
+#include <optional>
+#include <string_view>
+#include <vector>
+
+namespace socketio::bus {
+
+struct RecordHeader {
+    std::uint32_t size;          /* the whole record, a multiple of 8 */
+    std::uint16_t type;          /* 0: padding up to the end of the ring */
+    std::uint16_t from;          /* the publishing slot */
+    std::uint16_t to;            /* the slot it is for, or any_slot */
+    std::uint16_t flags;
+    std::uint32_t body_len;
+    std::uint64_t seq;
+};
+static_assert(sizeof(RecordHeader) == 24);
+
+inline constexpr std::uint16_t record_padding = 0;
+
+struct Record {
+    const RecordHeader* header = nullptr;
+    std::string_view body;       /* valid until the reader's pin passes it */
+    std::uint64_t pos = 0;       /* where it starts */
+    std::uint64_t next = 0;      /* where the one after it starts */
+};
+
+class Log {
+public:
+    explicit Log(const Zone& z) noexcept;
+
+    /*
+     * Appends one record whose body is the parts put end to end. nullopt:
+     * no room even after reclaiming (the log's pressure flag is then set,
+     * so that workers let go of what they pin), or too big for the ring.
+     */
+    std::optional<std::uint64_t> publish(std::uint16_t from, std::uint16_t to,
+                                         std::uint16_t type,
+                                         const std::vector<std::string_view>& parts,
+                                         const Liveness* liveness = nullptr,
+                                         std::uint16_t flags = 0) noexcept;
+
+    /* Where the next record will go: readers read below it. */
+    std::uint64_t head() const noexcept;
+    std::uint64_t tail() const noexcept;
+    std::uint64_t capacity() const noexcept { return cap_; }
+
+    /* The record at `pos`, which is below head(); padding is skipped, so
+       the record returned may start after `pos`. */
+    Record read(std::uint64_t pos) const noexcept;
+
+    /* Moves the tail up to the lowest pin of the live slots. */
+    void reclaim(const Liveness* liveness = nullptr) noexcept;
+
+    bool pressure() const noexcept;
+    void clear_pressure() noexcept;
+
+    /* Largest body a record may carry. */
+    std::size_t max_body() const noexcept;
+
+private:
+    std::uint64_t lowest_pin() const noexcept;
+    std::uint64_t skip_to_fit(std::uint64_t pos, std::uint64_t size)
+        const noexcept;
+
+    Header& h_;
+    LogHeader& l_;
+    char* ring_;
+    std::uint64_t cap_;
+};
+
+}  // namespace socketio::bus

@@ -1,0 +1,127 @@
+#include "core/bus/zone.hpp"
+
+#include "core/bus/directory.hpp"
+#include "core/bus/table.hpp"
+
+#include <cstring>
+#include <new>
+
+namespace socketio::bus {
+
+const char* reason_name(Reason r) noexcept
+{
+    switch (r) {
+    case Reason::transport_close:
+        return "transport_close";
+    case Reason::transport_error:
+        return "transport_error";
+    case Reason::ping_timeout:
+        return "ping_timeout";
+    case Reason::parse_error:
+        return "parse_error";
+    case Reason::slow_reader:
+        return "slow_reader";
+    case Reason::server_close:
+        return "server_close";
+    case Reason::shutdown:
+        return "shutdown";
+    default:
+        return "other";
+    }
+}
+
+Reason reason_of(std::string_view t) noexcept
+{
+    if (t == "transport close") {
+        return Reason::transport_close;
+    }
+    if (t == "transport error") {
+        return Reason::transport_error;
+    }
+    if (t == "ping timeout") {
+        return Reason::ping_timeout;
+    }
+    if (t == "parse error") {
+        return Reason::parse_error;
+    }
+    if (t == "transport buffer full") {
+        return Reason::slow_reader;
+    }
+    if (t == "server shutting down") {
+        return Reason::shutdown;
+    }
+    if (t == "connect timeout" || t == "forced close") {
+        return Reason::server_close;
+    }
+    return Reason::other;
+}
+
+namespace {
+
+constexpr std::uint64_t align_up(std::uint64_t v, std::uint64_t a) noexcept
+{
+    return (v + a - 1) / a * a;
+}
+
+}  // namespace
+
+bool Zone::attach(void* base, std::size_t size, bool fresh,
+                  std::uint64_t id) noexcept
+{
+    if (size < min_size || base == nullptr) {
+        return false;
+    }
+
+    base_ = static_cast<char*>(base);
+    size_ = size;
+    header_ = reinterpret_cast<Header*>(base_);
+
+    if (!fresh) {
+        return header_->magic == zone_magic
+               && header_->version == zone_version && header_->size == size;
+    }
+
+    std::memset(base_, 0, sizeof(Header));
+    Header* h = new (base_) Header;
+
+    /*
+     * The log gets half the zone: it is what traffic needs. The rest is
+     * shared by the session table (32 bytes a session) and the directory
+     * (320 bytes a user), sized for as many users as sessions / 4.
+     */
+    std::uint64_t off = align_up(sizeof(Header), 64);
+    std::uint64_t rest = size - off;
+    std::uint64_t log_cap = align_up(rest / 2, 8);
+    if (log_cap > rest) {
+        log_cap = rest / 2 / 8 * 8;
+    }
+    std::uint64_t tables = rest - log_cap;
+    std::uint64_t per = sizeof(SessionEntry) * 4 + sizeof(UserEntry);
+    std::uint64_t n = tables / per;
+
+    h->table_off = off;
+    h->table_cap = n * 4;
+    off = align_up(off + h->table_cap * sizeof(SessionEntry), 64);
+    h->dir_off = off;
+    h->dir_cap = n;
+    off = align_up(off + h->dir_cap * sizeof(UserEntry), 64);
+    h->log_off = off;
+    h->log_cap = (size - off) / 8 * 8;
+
+    std::memset(base_ + h->table_off, 0, h->table_cap * sizeof(SessionEntry));
+    std::memset(base_ + h->dir_off, 0, h->dir_cap * sizeof(UserEntry));
+
+    for (auto& s : h->slots) {
+        s.pin.store(no_pin, std::memory_order_relaxed);
+        s.replay_pin.store(no_pin, std::memory_order_relaxed);
+    }
+
+    h->size = size;
+    h->id = id;
+    h->version = zone_version;
+    std::atomic_thread_fence(std::memory_order_release);
+    h->magic = zone_magic;
+    return true;
+}
+
+}  // namespace socketio::bus

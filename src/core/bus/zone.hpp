@@ -1,0 +1,136 @@
+/*
+ * What the workers share, laid out over one byte span (nginx's shared
+ * memory zone in the module, a plain buffer in the tests): a header with
+ * the worker slots, a session table, the chat's directory of users, and
+ * the broadcast log. Plain, trivially copyable records with offsets, never
+ * pointers: every process maps the span at its own address, and the span
+ * outlives the processes (it survives nginx reloads).
+ */
+#pragma once
+
+#include "core/bus/spinlock.hpp"
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+namespace socketio::bus {
+
+inline constexpr std::uint32_t max_slots = 64;
+inline constexpr std::uint16_t any_slot = 0xffff;
+inline constexpr std::uint64_t zone_magic = 0x6f69746b636f7373ULL;
+inline constexpr std::uint32_t zone_version = 1;
+inline constexpr std::uint64_t no_pin = UINT64_MAX;
+
+enum class SlotState : std::uint32_t {
+    free = 0,       /* no worker */
+    alive = 1,      /* a worker reads the log and owns sessions */
+    departed = 2,   /* its worker is shutting down: no more log for it */
+    dead = 3,       /* its worker died; being cleaned */
+};
+
+/* Disconnect reasons counted per worker (status page). */
+enum class Reason : std::uint32_t {
+    transport_close,
+    transport_error,
+    ping_timeout,
+    parse_error,
+    slow_reader,
+    server_close,
+    shutdown,
+    other,
+    count_,
+};
+
+const char* reason_name(Reason r) noexcept;
+Reason reason_of(std::string_view text) noexcept;
+
+/* Counters a worker keeps of itself; others only read them. */
+struct Stats {
+    std::atomic<std::uint64_t> sessions;            /* gauges */
+    std::atomic<std::uint64_t> polling;
+    std::atomic<std::uint64_t> websocket;
+    std::atomic<std::uint64_t> handshakes;          /* counters */
+    std::atomic<std::uint64_t> events_in;
+    std::atomic<std::uint64_t> packets_out;
+    std::atomic<std::uint64_t> bytes_in;
+    std::atomic<std::uint64_t> bytes_out;
+    std::atomic<std::uint64_t> broadcasts;
+    std::atomic<std::uint64_t> forwarded;
+    std::atomic<std::uint64_t> migrated;
+    std::atomic<std::uint64_t> disconnects[static_cast<int>(Reason::count_)];
+};
+
+struct alignas(64) Slot {
+    std::atomic<std::uint32_t> state;
+    std::atomic<std::uint32_t> wake_pending;
+    std::atomic<std::int32_t> pid;
+    std::atomic<std::uint32_t> generation;
+    std::atomic<std::uint64_t> cursor;      /* next log byte it will read */
+    std::atomic<std::uint64_t> pin;         /* oldest log byte it needs */
+    std::atomic<std::uint64_t> replay_pin;  /* kept for a migration to it */
+    Stats stats;
+};
+
+struct LogHeader {
+    SpinLock lock;
+    std::atomic<std::uint32_t> pressure;    /* a publish found it full */
+    std::atomic<std::uint64_t> head;        /* where the next record goes */
+    std::atomic<std::uint64_t> tail;        /* the oldest byte kept */
+    std::atomic<std::uint64_t> seq;         /* records published */
+    std::atomic<std::uint64_t> full;        /* publishes refused */
+};
+
+struct Header {
+    std::uint64_t magic;
+    std::uint32_t version;
+    std::uint32_t reserved;
+    std::uint64_t size;
+    std::uint64_t id;                       /* names this zone's sockets */
+
+    SpinLock lock;                          /* slots, tables, directory */
+    std::atomic<std::uint32_t> generation;  /* bumped per configuration */
+    std::atomic<std::uint64_t> next_key;    /* chat keys: never reused */
+    std::atomic<std::uint64_t> refused;     /* sessions refused: zone full */
+
+    std::uint64_t table_off, table_cap;     /* session table */
+    std::uint64_t dir_off, dir_cap;         /* users */
+    std::uint64_t log_off, log_cap;         /* broadcast log */
+
+    std::atomic<std::uint32_t> sessions;    /* entries in the table */
+    std::atomic<std::uint32_t> users;       /* entries in the directory */
+
+    LogHeader log;
+    Slot slots[max_slots];
+};
+
+/*
+ * A view of the zone from one process: the header and the addresses of
+ * its regions in this process's mapping.
+ */
+class Zone {
+public:
+    /* The smallest span that holds a usable zone. */
+    static constexpr std::size_t min_size = 1024 * 1024;
+
+    /*
+     * Lays a new zone out over [base, base + size) (`fresh`), or attaches
+     * to one laid out before (by another process, or before a reload).
+     * false: the span is too small, or holds something else.
+     */
+    bool attach(void* base, std::size_t size, bool fresh,
+                std::uint64_t id = 0) noexcept;
+
+    Header& header() const noexcept { return *header_; }
+    Slot& slot(std::uint32_t i) const noexcept { return header_->slots[i]; }
+    char* at(std::uint64_t off) const noexcept { return base_ + off; }
+    std::size_t size() const noexcept { return size_; }
+
+private:
+    char* base_ = nullptr;
+    std::size_t size_ = 0;
+    Header* header_ = nullptr;
+};
+
+}  // namespace socketio::bus
