@@ -57,8 +57,9 @@ bool Directory::put(const UserRecord& u) noexcept
         std::memset(&e_[i], 0, sizeof(UserEntry));
         std::memcpy(e_[i].key, u.key.data(), u.key.size());
         e_[i].key_len = static_cast<std::uint16_t>(u.key.size());
-        /* the key is a counter: its order is the order users came in */
-        e_[i].order = h_.next_key.load(std::memory_order_relaxed);
+        /* the list's order: when it was put, not what its key says (keys
+           may be taken long before, and by several workers at once) */
+        e_[i].order = h_.joins.fetch_add(1, std::memory_order_relaxed);
         e_[i].used = 1;
         h_.users.fetch_add(1, std::memory_order_relaxed);
     }

@@ -100,6 +100,7 @@ struct Header {
 
     std::atomic<std::uint32_t> sessions;    /* entries in the table */
     std::atomic<std::uint32_t> users;       /* entries in the directory */
+    std::atomic<std::uint64_t> joins;       /* users ever added: their order */
 
     LogHeader log;
     Slot slots[max_slots];
