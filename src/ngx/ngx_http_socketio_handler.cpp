@@ -11,6 +11,7 @@
 
 #include "core/eio/cors.hpp"
 #include "core/eio/engine.hpp"
+#include "core/eio/query.hpp"
 #include "core/ws/handshake.hpp"
 
 #include <cstring>
@@ -216,10 +217,63 @@ ngx_http_socketio_cors(ngx_http_request_t *r,
 
 
 ngx_int_t
+ngx_http_socketio_zone_full(ngx_http_request_t *r,
+    socketio::ngx::Runtime &rt)
+{
+    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                  "socketio: zone \"%V\" is full: new session refused "
+                  "(make it larger with socketio_zone)", &rt.zone().name);
+
+    return ngx_http_socketio_error(r, socketio::eio::Error::bad_request,
+                                   "zone full");
+}
+
+
+/* A request for a session another worker owns is carried there. */
+ngx_int_t
+ngx_http_socketio_remote(ngx_http_request_t *r, socketio::ngx::Runtime &rt,
+    const socketio::eio::Request &req, std::string_view key)
+{
+    std::uint16_t  owner;
+
+    auto q = socketio::eio::parse_query(req.query);
+
+    if (!q.sid || q.sid->empty()
+        || rt.node().locate(*q.sid, &owner)
+           != socketio::cluster::Node::Where::remote)
+    {
+        return NGX_DECLINED;
+    }
+
+    if (req.websocket) {
+        if (q.transport != "websocket") {
+            return NGX_DECLINED;
+        }
+        return ngx_http_socketio_websocket_remote(r, rt, *q.sid, owner, key);
+    }
+
+    if (q.transport != "polling") {
+        return NGX_DECLINED;
+    }
+
+    if (r->method == NGX_HTTP_GET) {
+        return ngx_http_socketio_poll_remote(r, rt, *q.sid, owner);
+    }
+
+    if (r->method == NGX_HTTP_POST) {
+        return ngx_http_socketio_post_remote(r, rt, *q.sid, owner);
+    }
+
+    return NGX_DECLINED;
+}
+
+
+ngx_int_t
 ngx_http_socketio_handle(ngx_http_request_t *r)
 {
     ngx_int_t                       rc;
     std::string_view                key;
+    std::string                     sid;
     WsRequest                       ws;
     bool                            done;
     socketio::eio::Request          req;
@@ -260,6 +314,13 @@ ngx_http_socketio_handle(ngx_http_request_t *r)
     auto routed = rt->engine().route(req);
 
     if (auto *e = std::get_if<socketio::eio::Error>(&routed)) {
+        if (*e == socketio::eio::Error::unknown_sid) {
+            /* perhaps another worker's: the request goes there */
+            rc = ngx_http_socketio_remote(r, *rt, req, key);
+            if (rc != NGX_DECLINED) {
+                return rc;
+            }
+        }
         return ngx_http_socketio_error(r, *e, "request refused");
     }
 
@@ -278,8 +339,13 @@ ngx_http_socketio_handle(ngx_http_request_t *r)
     switch (route.kind) {
 
     case Kind::open_polling:
+        sid = rt->engine().make_id();
+        if (!rt->node().reserve(sid)) {
+            return ngx_http_socketio_zone_full(r, *rt);
+        }
         session = &rt->engine().open(socketio::eio::TransportKind::polling,
-                                     socketio::ngx::Runtime::now());
+                                     socketio::ngx::Runtime::now(), NULL,
+                                     sid);
         return ngx_http_socketio_poll(r, *rt, *session);
 
     case Kind::poll:
@@ -289,10 +355,14 @@ ngx_http_socketio_handle(ngx_http_request_t *r)
         return ngx_http_socketio_post(r, *rt, *route.session);
 
     case Kind::open_websocket:
-        return ngx_http_socketio_websocket(r, *rt, NULL, key);
+        sid = rt->engine().make_id();
+        if (!rt->node().reserve(sid)) {
+            return ngx_http_socketio_zone_full(r, *rt);
+        }
+        return ngx_http_socketio_websocket(r, *rt, NULL, key, sid);
 
     case Kind::upgrade:
-        return ngx_http_socketio_websocket(r, *rt, route.session, key);
+        return ngx_http_socketio_websocket(r, *rt, route.session, key, {});
     }
 
     return NGX_HTTP_INTERNAL_SERVER_ERROR;

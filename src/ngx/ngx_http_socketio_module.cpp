@@ -17,6 +17,7 @@
 #include <vector>
 
 
+static void *ngx_http_socketio_create_main_conf(ngx_conf_t *cf);
 static void *ngx_http_socketio_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_socketio_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
@@ -121,6 +122,20 @@ static ngx_command_t  ngx_http_socketio_commands[] = {
       offsetof(ngx_http_socketio_loc_conf_t, allow_origin),
       NULL },
 
+    { ngx_string("socketio_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE2,
+      ngx_http_socketio_zone,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_socketio_loc_conf_t, zone),
+      NULL },
+
+    { ngx_string("socketio_status"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS|NGX_CONF_TAKE1,
+      ngx_http_socketio_status,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("socketio_chat_relay"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
       ngx_http_socketio_set_list,
@@ -136,7 +151,7 @@ static ngx_http_module_t  ngx_http_socketio_module_ctx = {
     NULL,                                  /* preconfiguration */
     NULL,                                  /* postconfiguration */
 
-    NULL,                                  /* create main configuration */
+    ngx_http_socketio_create_main_conf,    /* create main configuration */
     NULL,                                  /* init main configuration */
 
     NULL,                                  /* create server configuration */
@@ -163,7 +178,7 @@ ngx_module_t  ngx_http_socketio_module = {
 };
 
 
-/* the runtimes of this worker; the configuration only points to them */
+/* the runtimes of this worker; the zones only point to them */
 static std::vector<std::unique_ptr<socketio::ngx::Runtime>>
     ngx_http_socketio_runtimes;
 
@@ -171,17 +186,18 @@ static std::vector<std::unique_ptr<socketio::ngx::Runtime>>
 socketio::ngx::Runtime *
 ngx_http_socketio_runtime(ngx_http_socketio_loc_conf_t *slcf, ngx_log_t *log)
 {
-    if (slcf->runtime == NULL) {
-        auto rt = std::make_unique<socketio::ngx::Runtime>(*slcf,
-                                                           ngx_cycle->log);
-        slcf->runtime = rt.get();
-        ngx_http_socketio_runtimes.push_back(std::move(rt));
+    auto *zone = static_cast<ngx_http_socketio_zone_t *>(slcf->zone->data);
 
-        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, log, 0,
-                       "socketio: runtime created");
+    if (zone->runtime == NULL) {
+        /* a worker's servers are made at its start; this is a fallback */
+        auto rt = std::make_unique<socketio::ngx::Runtime>(*zone->conf, *zone,
+                                                           ngx_cycle->log);
+        rt->start();
+        zone->runtime = rt.get();
+        ngx_http_socketio_runtimes.push_back(std::move(rt));
     }
 
-    return slcf->runtime;
+    return zone->runtime;
 }
 
 
@@ -260,6 +276,38 @@ ngx_http_socketio_init_process(ngx_cycle_t *cycle)
 
     ngx_http_socketio_shutdown_conn = c;
 
+    /* every zone's server joins its cluster now: no request waits for it */
+
+    auto *smcf = static_cast<ngx_http_socketio_main_conf_t *>(
+                     ngx_http_cycle_get_module_main_conf(cycle,
+                                                         ngx_http_socketio_module));
+    if (smcf == NULL) {
+        return NGX_OK;
+    }
+
+    auto **zones = static_cast<ngx_shm_zone_t **>(smcf->zones.elts);
+
+    for (ngx_uint_t i = 0; i < smcf->zones.nelts; i++) {
+        auto *zone = static_cast<ngx_http_socketio_zone_t *>(zones[i]->data);
+
+        if (zone->conf == NULL || zone->runtime != NULL) {
+            continue;
+        }
+
+        try {
+            auto rt = std::make_unique<socketio::ngx::Runtime>(*zone->conf,
+                                                               *zone,
+                                                               cycle->log);
+            rt->start();
+            zone->runtime = rt.get();
+            ngx_http_socketio_runtimes.push_back(std::move(rt));
+
+        } catch (...) {
+            ngx_http_socketio_log_exception(cycle->log, "init process");
+            return NGX_ERROR;
+        }
+    }
+
     return NGX_OK;
 }
 
@@ -297,6 +345,27 @@ ngx_http_socketio_exit_process(ngx_cycle_t * /* cycle */)
 
 
 static void *
+ngx_http_socketio_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_http_socketio_main_conf_t  *smcf;
+
+    smcf = static_cast<ngx_http_socketio_main_conf_t *>(
+               ngx_pcalloc(cf->pool, sizeof(ngx_http_socketio_main_conf_t)));
+    if (smcf == NULL) {
+        return NULL;
+    }
+
+    if (ngx_array_init(&smcf->zones, cf->pool, 2, sizeof(ngx_shm_zone_t *))
+        != NGX_OK)
+    {
+        return NULL;
+    }
+
+    return smcf;
+}
+
+
+static void *
 ngx_http_socketio_create_loc_conf(ngx_conf_t *cf)
 {
     ngx_http_socketio_loc_conf_t  *conf;
@@ -311,7 +380,7 @@ ngx_http_socketio_create_loc_conf(ngx_conf_t *cf)
      * set by ngx_pcalloc():
      *
      *     conf->transports = 0;
-     *     conf->runtime = NULL;
+     *     conf->status = NULL;
      */
 
     conf->enable = NGX_CONF_UNSET;
@@ -324,6 +393,7 @@ ngx_http_socketio_create_loc_conf(ngx_conf_t *cf)
     conf->max_buffered = NGX_CONF_UNSET_SIZE;
     conf->allow_origin = static_cast<ngx_array_t *>(NGX_CONF_UNSET_PTR);
     conf->chat_relay = static_cast<ngx_array_t *>(NGX_CONF_UNSET_PTR);
+    conf->zone = static_cast<ngx_shm_zone_t *>(NGX_CONF_UNSET_PTR);
 
     return conf;
 }
@@ -366,6 +436,48 @@ ngx_http_socketio_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"socketio_output_limit\" must not be less than "
                            "\"socketio_max_payload\"");
+        return static_cast<char *>(NGX_CONF_ERROR);
+    }
+
+    ngx_conf_merge_ptr_value(conf->zone, prev->zone, NULL);
+
+    if (!conf->enable) {
+        return NGX_CONF_OK;
+    }
+
+    if (conf->zone == NULL) {
+        /* the zone every location shares unless told otherwise */
+        ngx_str_t  name = ngx_string("socketio");
+
+        conf->zone = ngx_http_socketio_add_zone(cf, &name, 32 * 1024 * 1024);
+        if (conf->zone == NULL) {
+            return static_cast<char *>(NGX_CONF_ERROR);
+        }
+    }
+
+    auto *zone = static_cast<ngx_http_socketio_zone_t *>(conf->zone->data);
+
+    if (zone->conf == NULL) {
+        zone->conf = conf;
+        return NGX_CONF_OK;
+    }
+
+    /* locations on one zone are one server: they must agree */
+    const ngx_http_socketio_loc_conf_t *first = zone->conf;
+
+    if (first->handler != conf->handler
+        || first->ping_interval != conf->ping_interval
+        || first->ping_timeout != conf->ping_timeout
+        || first->connect_timeout != conf->connect_timeout
+        || first->upgrade_timeout != conf->upgrade_timeout
+        || first->max_payload != conf->max_payload
+        || first->max_buffered != conf->max_buffered
+        || first->transports != conf->transports)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "locations on the socketio zone \"%V\" differ in "
+                           "their socketio settings: give each its own "
+                           "\"socketio_zone\"", &zone->name);
         return static_cast<char *>(NGX_CONF_ERROR);
     }
 

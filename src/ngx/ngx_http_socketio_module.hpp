@@ -7,6 +7,7 @@
 
 #include <exception>
 #include <new>
+#include <string>
 #include <utility>
 #include <string_view>
 
@@ -22,7 +23,27 @@ class Runtime;
 #define NGX_HTTP_SOCKETIO_WEBSOCKET  0x02
 
 
+typedef struct ngx_http_socketio_loc_conf_s  ngx_http_socketio_loc_conf_t;
+
+
+/* A shared memory zone, and this worker's server on it. */
 typedef struct {
+    ngx_str_t                      name;
+    void                          *span;      /* the zone's own bytes */
+    size_t                         size;
+    uint32_t                       generation;
+    uint64_t                       id;
+    ngx_http_socketio_loc_conf_t  *conf;      /* its first location's */
+    socketio::ngx::Runtime        *runtime;   /* made at process start */
+} ngx_http_socketio_zone_t;
+
+
+typedef struct {
+    ngx_array_t                    zones;     /* of ngx_shm_zone_t * */
+} ngx_http_socketio_main_conf_t;
+
+
+struct ngx_http_socketio_loc_conf_s {
     ngx_flag_t                 enable;
     ngx_uint_t                 handler;
     ngx_msec_t                 ping_interval;
@@ -34,10 +55,9 @@ typedef struct {
     ngx_uint_t                 transports;
     ngx_array_t               *allow_origin;     /* of ngx_str_t, or NULL */
     ngx_array_t               *chat_relay;       /* of ngx_str_t, or NULL */
-
-    /* this worker's engine for this location, made at its first request */
-    socketio::ngx::Runtime    *runtime;
-} ngx_http_socketio_loc_conf_t;
+    ngx_shm_zone_t            *zone;
+    ngx_shm_zone_t            *status;           /* socketio_status */
+};
 
 
 extern "C" {
@@ -46,12 +66,21 @@ extern ngx_module_t  ngx_http_socketio_module;
 
 ngx_int_t ngx_http_socketio_handler(ngx_http_request_t *r) noexcept;
 
-/* The runtime of the location, made on first use in this worker. */
+/* This worker's server for the location's zone. */
 socketio::ngx::Runtime *ngx_http_socketio_runtime(
     ngx_http_socketio_loc_conf_t *slcf, ngx_log_t *log);
 
 /* Forgets every runtime of this worker (worker exit). */
 void ngx_http_socketio_free_runtimes() noexcept;
+
+/* zones: the directive, their layout, the status page */
+char *ngx_http_socketio_zone(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_shm_zone_t *ngx_http_socketio_add_zone(ngx_conf_t *cf, ngx_str_t *name,
+    size_t size);
+char *ngx_http_socketio_status(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_socketio_status_handler(ngx_http_request_t *r) noexcept;
 
 /* Answers a whole response from memory; returns what to finalize with. */
 ngx_int_t ngx_http_socketio_respond(ngx_http_request_t *r, ngx_uint_t status,
@@ -114,4 +143,13 @@ ngx_int_t ngx_http_socketio_post(ngx_http_request_t *r,
 /* WebSocket: a handshake (no session yet) or an upgrade (a session) */
 ngx_int_t ngx_http_socketio_websocket(ngx_http_request_t *r,
     socketio::ngx::Runtime &rt, socketio::eio::Session *session,
+    std::string_view key, std::string sid);
+
+/* the same for a session another worker owns */
+ngx_int_t ngx_http_socketio_poll_remote(ngx_http_request_t *r,
+    socketio::ngx::Runtime &rt, std::string_view sid, uint16_t owner);
+ngx_int_t ngx_http_socketio_post_remote(ngx_http_request_t *r,
+    socketio::ngx::Runtime &rt, std::string_view sid, uint16_t owner);
+ngx_int_t ngx_http_socketio_websocket_remote(ngx_http_request_t *r,
+    socketio::ngx::Runtime &rt, std::string_view sid, uint16_t owner,
     std::string_view key);

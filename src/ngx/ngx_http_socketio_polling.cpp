@@ -13,6 +13,7 @@
 
 #include "core/eio/engine.hpp"
 #include "core/eio/session.hpp"
+#include "core/cluster/node.hpp"
 
 #include <string>
 
@@ -20,23 +21,29 @@
 namespace {
 
 using socketio::ngx::Runtime;
+namespace bus = socketio::bus;
 
 
-/* A GET that waits for packets. */
-class PollRequest final : public socketio::eio::PollWaiter {
+/*
+ * A GET that waits for packets: from a session here, or from one that
+ * another worker owns (a token names it there).
+ */
+class PollRequest final : public socketio::eio::PollWaiter,
+                          public socketio::cluster::RemotePoll {
 public:
     PollRequest(ngx_http_request_t *r, Runtime &rt) noexcept
         : r_(r), rt_(rt) {}
 
     ~PollRequest()
     {
-        if (session_ == NULL) {
-            return;
-        }
-
         /* the request ended first: the client went away */
         try {
-            session_->on_poll_gone(*this, Runtime::now());
+            if (session_ != NULL) {
+                session_->on_poll_gone(*this, Runtime::now());
+
+            } else if (token_ != 0) {
+                rt_.node().poll_gone(token_);
+            }
 
         } catch (...) {
             ngx_http_socketio_log_exception(rt_.log(), "poll");
@@ -46,25 +53,39 @@ public:
     PollRequest(const PollRequest &) = delete;
     PollRequest &operator=(const PollRequest &) = delete;
 
-    void park(socketio::eio::Session &session) noexcept;
+    void park(socketio::eio::Session *session, uint64_t token) noexcept;
+
+    /* eio::PollWaiter */
     void respond(std::string payload) override;
+
+    /* cluster::RemotePoll */
+    void answer(std::string_view payload) override
+    {
+        token_ = 0;
+        respond(std::string(payload));
+    }
+
+    void fail(socketio::eio::Error e) override;
 
 private:
     static void read_handler(ngx_event_t *rev);
+    void restore_handlers() noexcept;
 
     ngx_http_request_t       *r_;
     Runtime                  &rt_;
     socketio::eio::Session   *session_ = NULL;
+    uint64_t                  token_ = 0;
     ngx_event_handler_pt      saved_read_ = NULL;
 };
 
 
 void
-PollRequest::park(socketio::eio::Session &session) noexcept
+PollRequest::park(socketio::eio::Session *session, uint64_t token) noexcept
 {
     ngx_connection_t  *c = r_->connection;
 
-    session_ = &session;
+    session_ = session;
+    token_ = token;
 
     r_->main->count++;
     r_->read_event_handler = ngx_http_test_reading;
@@ -107,6 +128,19 @@ PollRequest::read_handler(ngx_event_t *rev)
 
 
 void
+PollRequest::restore_handlers() noexcept
+{
+    ngx_connection_t  *c = r_->connection;
+
+    if (saved_read_ != NULL) {
+        c->read->handler = saved_read_;
+        saved_read_ = NULL;
+        c->idle = 0;
+    }
+}
+
+
+void
 PollRequest::respond(std::string payload)
 {
     ngx_int_t           rc;
@@ -114,11 +148,10 @@ PollRequest::respond(std::string payload)
     ngx_http_request_t *r = r_;
 
     session_ = NULL;
+    restore_handlers();
 
-    if (saved_read_ != NULL) {
-        c->read->handler = saved_read_;
-        saved_read_ = NULL;
-        c->idle = 0;
+    if (bus::Stats *st = rt_.stats()) {
+        st->bytes_out.fetch_add(payload.size(), std::memory_order_relaxed);
     }
 
     if (ngx_http_socketio_header_out(r, "Cache-Control", "no-store")
@@ -137,21 +170,53 @@ PollRequest::respond(std::string payload)
 }
 
 
-/* A POST, from the body's first byte to the answer. */
-class PostRequest {
+void
+PollRequest::fail(socketio::eio::Error e)
+{
+    ngx_connection_t   *c = r_->connection;
+    ngx_http_request_t *r = r_;
+
+    token_ = 0;
+    restore_handlers();
+
+    ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                  "socketio: poll refused by the session's worker: %s",
+                  socketio::eio::error_message(e).data());
+
+    std::string body = socketio::eio::error_body(e);
+    ngx_int_t rc = ngx_http_socketio_respond(r, socketio::eio::error_status(e),
+                                             "application/json", body);
+    ngx_http_finalize_request(r, rc);
+    ngx_http_run_posted_requests(c);
+}
+
+
+/*
+ * A POST, from the body's first byte to the answer; for a session another
+ * worker owns, the answer waits for that worker's verdict.
+ */
+class PostRequest final : public socketio::cluster::RemotePost {
 public:
-    PostRequest(Runtime &rt, std::string sid) : rt_(rt), sid_(std::move(sid))
-    {}
+    PostRequest(ngx_http_request_t *r, Runtime &rt, std::string sid,
+                int owner)
+        : r_(r), rt_(rt), sid_(std::move(sid)), owner_(owner) {}
 
     ~PostRequest()
     {
-        if (done_) {
-            return;
-        }
+        try {
+            if (token_ != 0) {
+                rt_.node().post_gone(token_);
 
-        /* the body never came whole: the session may take another POST */
-        if (auto *s = rt_.engine().find(sid_)) {
-            s->end_post();
+            } else if (!done_ && owner_ < 0) {
+                /* the body never came whole: the session may take another
+                   POST */
+                if (auto *s = rt_.engine().find(sid_)) {
+                    s->end_post();
+                }
+            }
+
+        } catch (...) {
+            ngx_http_socketio_log_exception(rt_.log(), "post");
         }
     }
 
@@ -160,12 +225,20 @@ public:
 
     static void body_handler(ngx_http_request_t *r) noexcept;
 
+    /* cluster::RemotePost */
+    void done(std::optional<socketio::eio::Error> e) override;
+
 private:
     ngx_int_t on_body(ngx_http_request_t *r);
+    ngx_int_t answer(ngx_http_request_t *r,
+                     std::optional<socketio::eio::Error> e);
 
-    Runtime      &rt_;
-    std::string   sid_;
-    bool          done_ = false;
+    ngx_http_request_t  *r_;
+    Runtime             &rt_;
+    std::string          sid_;
+    int                  owner_;       /* -1: the session is here */
+    uint64_t             token_ = 0;
+    bool                 done_ = false;
 };
 
 
@@ -189,28 +262,57 @@ PostRequest::body_handler(ngx_http_request_t *r) noexcept
 
 
 ngx_int_t
+PostRequest::answer(ngx_http_request_t *r,
+    std::optional<socketio::eio::Error> err)
+{
+    if (err) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "socketio: bad POST: %s",
+                      socketio::eio::error_message(*err).data());
+        std::string body = socketio::eio::error_body(*err);
+        return ngx_http_socketio_respond(r, socketio::eio::error_status(*err),
+                                         "application/json", body);
+    }
+
+    /* text/html, as the reference server: no download dialog in old IEs */
+    return ngx_http_socketio_respond(r, NGX_HTTP_OK, "text/html", "ok");
+}
+
+
+void
+PostRequest::done(std::optional<socketio::eio::Error> e)
+{
+    ngx_connection_t   *c = r_->connection;
+    ngx_http_request_t *r = r_;
+
+    token_ = 0;
+
+    ngx_int_t rc = answer(r, e);
+    ngx_http_finalize_request(r, rc);
+    ngx_http_run_posted_requests(c);
+}
+
+
+ngx_int_t
 PostRequest::on_body(ngx_http_request_t *r)
 {
     std::string                 payload;
     ssize_t                     n;
     ngx_buf_t                  *b;
     ngx_chain_t                *cl;
-    socketio::eio::Session     *s;
+    socketio::eio::Session     *s = NULL;
 
     done_ = true;
 
-    s = rt_.engine().find(sid_);
+    if (owner_ < 0) {
+        s = rt_.engine().find(sid_);
+    }
 
     if (r->request_body == NULL || r->request_body->bufs == NULL) {
         if (s) {
             s->end_post();
         }
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "socketio: empty POST body");
-        std::string body = socketio::eio::error_body(
-                               socketio::eio::Error::bad_request);
-        return ngx_http_socketio_respond(r, NGX_HTTP_BAD_REQUEST,
-                                         "application/json", body);
+        return answer(r, socketio::eio::Error::bad_request);
     }
 
     for (cl = r->request_body->bufs; cl; cl = cl->next) {
@@ -244,28 +346,24 @@ PostRequest::on_body(ngx_http_request_t *r)
         }
     }
 
+    if (bus::Stats *st = rt_.stats()) {
+        st->bytes_in.fetch_add(payload.size(), std::memory_order_relaxed);
+        st->events_in.fetch_add(1, std::memory_order_relaxed);
+    }
+
+    if (owner_ >= 0) {
+        /* the owner answers in a later event; the request waits for it */
+        token_ = rt_.node().post(sid_, static_cast<uint16_t>(owner_),
+                                 payload, *this);
+        r->main->count++;
+        return NGX_DONE;
+    }
+
     if (s == NULL) {
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "socketio: session closed while its POST was read");
-        std::string body = socketio::eio::error_body(
-                               socketio::eio::Error::unknown_sid);
-        return ngx_http_socketio_respond(r, NGX_HTTP_BAD_REQUEST,
-                                         "application/json", body);
+        return answer(r, socketio::eio::Error::unknown_sid);
     }
 
-    auto err = s->on_post(payload, Runtime::now());
-
-    if (err) {
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "socketio: bad POST payload: %s",
-                      socketio::eio::error_message(*err).data());
-        std::string body = socketio::eio::error_body(*err);
-        return ngx_http_socketio_respond(r, socketio::eio::error_status(*err),
-                                         "application/json", body);
-    }
-
-    /* text/html, as the reference server: no download dialog in old IEs */
-    return ngx_http_socketio_respond(r, NGX_HTTP_OK, "text/html", "ok");
+    return answer(r, s->on_post(payload, Runtime::now()));
 }
 
 }  // namespace
@@ -294,7 +392,33 @@ ngx_http_socketio_poll(ngx_http_request_t *r, Runtime &rt,
     }
 
     ngx_http_set_ctx(r, pr, ngx_http_socketio_module);
-    pr->park(session);
+    pr->park(&session, 0);
+
+    return NGX_DONE;
+}
+
+
+ngx_int_t
+ngx_http_socketio_poll_remote(ngx_http_request_t *r, Runtime &rt,
+    std::string_view sid, uint16_t owner)
+{
+    PollRequest  *pr;
+
+    ngx_int_t rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    pr = ngx_http_socketio_pool_new<PollRequest>(r->pool, r, rt);
+    if (pr == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_http_set_ctx(r, pr, ngx_http_socketio_module);
+
+    /* parked first: the answer comes in a later event, never in this one */
+    uint64_t token = rt.node().poll(sid, owner, *pr);
+    pr->park(NULL, token);
 
     return NGX_DONE;
 }
@@ -333,9 +457,49 @@ ngx_http_socketio_post(ngx_http_request_t *r, Runtime &rt,
                                          "application/json", body);
     }
 
-    pr = ngx_http_socketio_pool_new<PostRequest>(r->pool, rt, session.sid());
+    pr = ngx_http_socketio_pool_new<PostRequest>(r->pool, r, rt,
+                                                 session.sid(), -1);
     if (pr == NULL) {
         session.end_post();
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_http_set_ctx(r, pr, ngx_http_socketio_module);
+
+    r->request_body_in_single_buf = 1;
+
+    rc = ngx_http_read_client_request_body(r, PostRequest::body_handler);
+
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        return rc;
+    }
+
+    return NGX_DONE;
+}
+
+
+ngx_int_t
+ngx_http_socketio_post_remote(ngx_http_request_t *r, Runtime &rt,
+    std::string_view sid, uint16_t owner)
+{
+    ngx_int_t     rc;
+    PostRequest  *pr;
+
+    if (r->headers_in.content_length_n > 0
+        && static_cast<std::size_t>(r->headers_in.content_length_n)
+           > rt.engine().config().max_payload)
+    {
+        rc = ngx_http_discard_request_body(r);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+        return ngx_http_socketio_respond(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                         {}, {});
+    }
+
+    pr = ngx_http_socketio_pool_new<PostRequest>(r->pool, r, rt,
+                                                 std::string(sid), owner);
+    if (pr == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 

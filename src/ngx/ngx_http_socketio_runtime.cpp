@@ -5,8 +5,10 @@
 #include "ngx/ngx_http_socketio_runtime.hpp"
 
 #include <sys/random.h>
+#include <signal.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <stdexcept>
 #include <vector>
@@ -47,64 +49,293 @@ relay_events(const ngx_http_socketio_loc_conf_t &conf)
     return events;
 }
 
+
+void
+init_event(ngx_event_t &ev, ngx_event_handler_pt handler, void *data,
+    ngx_log_t *log)
+{
+    ngx_memzero(&ev, sizeof(ngx_event_t));
+    ev.handler = handler;
+    ev.data = data;
+    ev.log = log;
+}
+
 }  // namespace
 
 
-Runtime::Runtime(const ngx_http_socketio_loc_conf_t &conf, ngx_log_t *log)
-    : conf_(conf), log_(log)
+Runtime::Runtime(const ngx_http_socketio_loc_conf_t &conf,
+    ngx_http_socketio_zone_t &zone, ngx_log_t *log)
+    : conf_(conf), zone_(zone), log_(log)
 {
-    eio::Handler *handler;
+    if (!bus_.attach(zone.span, zone.size, false)) {
+        throw std::runtime_error("the socketio zone is not laid out");
+    }
 
-    switch (conf.handler) {
+    eio::Handler *handler = &engine_echo_;
 
-    case NGX_HTTP_SOCKETIO_HANDLER_ENGINE_ECHO:
-        handler = &engine_echo_;
-        break;
-
-    case NGX_HTTP_SOCKETIO_HANDLER_CHAT:
-        chat_ = std::make_unique<chat::Chat>(directory_, relay_events(conf));
+    if (conf.handler != NGX_HTTP_SOCKETIO_HANDLER_ENGINE_ECHO) {
         sio_ = std::make_unique<sio::Server>(
                    static_cast<eio::Millis>(conf.connect_timeout));
-        sio_->add_namespace("/", *chat_);
         handler = sio_.get();
-        break;
-
-    case NGX_HTTP_SOCKETIO_HANDLER_ECHO:
-    default:
-        sio_ = std::make_unique<sio::Server>(
-                   static_cast<eio::Millis>(conf.connect_timeout));
-        sio_->add_namespace("/", echo_);
-        sio_->add_namespace("/custom", echo_);
-        handler = sio_.get();
-        break;
     }
 
     engine_ = std::make_unique<eio::Engine>(engine_config(conf), *handler,
                                             *this, *this);
     engine_->set_monitor(this);
 
-    ngx_memzero(&flush_ev_, sizeof(ngx_event_t));
-    flush_ev_.handler = flush_handler;
-    flush_ev_.data = this;
-    flush_ev_.log = log_;
+    node_ = std::make_unique<cluster::Node>(bus_, *engine_, sio_.get(), *this,
+                                            this);
 
-    ngx_memzero(&timer_ev_, sizeof(ngx_event_t));
-    timer_ev_.handler = timer_handler;
-    timer_ev_.data = this;
-    timer_ev_.log = log_;
+    auto adapter = [this](const char *nsp) {
+        return std::make_unique<cluster::SharedAdapter>(*node_, nsp);
+    };
+
+    switch (conf.handler) {
+
+    case NGX_HTTP_SOCKETIO_HANDLER_CHAT:
+        directory_ = std::make_unique<cluster::SharedDirectory>(*node_);
+        chat_ = std::make_unique<chat::Chat>(*directory_, relay_events(conf));
+        sio_->add_namespace("/", *chat_, adapter("/"));
+        break;
+
+    case NGX_HTTP_SOCKETIO_HANDLER_ECHO:
+        sio_->add_namespace("/", echo_, adapter("/"));
+        sio_->add_namespace("/custom", echo_, adapter("/custom"));
+        break;
+
+    default:
+        break;
+    }
+
+    init_event(flush_ev_, flush_handler, this, log_);
+    init_event(timer_ev_, timer_handler, this, log_);
+    init_event(consume_ev_, consume_handler, this, log_);
+    init_event(retry_ev_, consume_handler, this, log_);
+    retry_ev_.cancelable = 1;
 }
 
 
 Runtime::~Runtime()
 {
-    if (flush_ev_.posted) {
-        ngx_delete_posted_event(&flush_ev_);
+    for (ngx_event_t *ev : {&flush_ev_, &consume_ev_}) {
+        if (ev->posted) {
+            ngx_delete_posted_event(ev);
+        }
     }
 
-    if (timer_ev_.timer_set) {
-        ngx_del_timer(&timer_ev_);
+    for (ngx_event_t *ev : {&timer_ev_, &retry_ev_}) {
+        if (ev->timer_set) {
+            ngx_del_timer(ev);
+        }
+    }
+
+    close_wake_socket();
+
+    try {
+        node_->leave();
+
+    } catch (...) {
     }
 }
+
+
+void
+Runtime::start()
+{
+    if (!node_->join(static_cast<std::int32_t>(ngx_pid), zone_.generation,
+                     static_cast<std::uint32_t>(ngx_worker)))
+    {
+        throw std::runtime_error("no free worker slot in the socketio zone "
+                                 "(64 at most)");
+    }
+
+    open_wake_socket();
+
+    ngx_log_error(NGX_LOG_INFO, log_, 0,
+                  "socketio: worker joined zone \"%V\" as slot %ui",
+                  &zone_.name, static_cast<ngx_uint_t>(node_->slot()));
+
+    consume();
+}
+
+
+/* --- wake-ups --- */
+
+/*
+ * An abstract unix socket per worker, named after the zone and the slot:
+ * any process can reach it by name, so a worker of a new configuration
+ * wakes one of the old and the other way round, with no descriptor passed
+ * or inherited. One byte says "read the log".
+ */
+sockaddr_un
+Runtime::wake_address(std::uint16_t slot, socklen_t *len) const
+{
+    sockaddr_un  sa;
+
+    ngx_memzero(&sa, sizeof(sa));
+    sa.sun_family = AF_UNIX;
+
+    int n = std::snprintf(sa.sun_path + 1, sizeof(sa.sun_path) - 1,
+                          "ngx-socketio-%016llx-%u",
+                          static_cast<unsigned long long>(zone_.id),
+                          static_cast<unsigned>(slot));
+
+    *len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + n);
+    return sa;
+}
+
+
+void
+Runtime::open_wake_socket()
+{
+    int  fd;
+
+    fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd == -1) {
+        throw std::runtime_error("socket(AF_UNIX) failed");
+    }
+
+    socklen_t len;
+    sockaddr_un sa = wake_address(node_->slot(), &len);
+
+    if (bind(fd, reinterpret_cast<sockaddr *>(&sa), len) == -1) {
+        int err = errno;
+        close(fd);
+        throw std::runtime_error(std::string("bind() of the wake-up socket "
+                                             "failed: ") + std::strerror(err));
+    }
+
+    wake_conn_ = ngx_get_connection(fd, log_);
+    if (wake_conn_ == NULL) {
+        close(fd);
+        throw std::runtime_error("no connection for the wake-up socket");
+    }
+
+    wake_conn_->data = this;
+    wake_conn_->read->handler = wake_handler;
+    wake_conn_->read->log = log_;
+    wake_conn_->write->log = log_;
+
+    /* told, as idle connections are, when the worker shuts down */
+    wake_conn_->idle = 1;
+
+    if (ngx_add_event(wake_conn_->read, NGX_READ_EVENT, 0) != NGX_OK) {
+        ngx_close_connection(wake_conn_);
+        wake_conn_ = NULL;
+        throw std::runtime_error("could not watch the wake-up socket");
+    }
+}
+
+
+void
+Runtime::close_wake_socket()
+{
+    if (wake_conn_ != NULL) {
+        ngx_close_connection(wake_conn_);
+        wake_conn_ = NULL;
+    }
+}
+
+
+void
+Runtime::wake(std::uint16_t slot)
+{
+    if (wake_conn_ == NULL) {
+        return;
+    }
+
+    socklen_t len;
+    sockaddr_un sa = wake_address(slot, &len);
+    char one = 'w';
+
+    /* a full queue already holds a wake-up: nothing is lost */
+    (void) sendto(wake_conn_->fd, &one, 1, MSG_DONTWAIT,
+                  reinterpret_cast<sockaddr *>(&sa), len);
+}
+
+
+void
+Runtime::wake_handler(ngx_event_t *ev)
+{
+    auto *c = static_cast<ngx_connection_t *>(ev->data);
+    auto *rt = static_cast<Runtime *>(c->data);
+
+    if (c->close) {
+        /* the worker is shutting down */
+        rt->shutdown();
+        return;
+    }
+
+    char buf[64];
+    while (recv(c->fd, buf, sizeof(buf), 0) > 0) {
+        /* drain: one read of the log serves them all */
+    }
+
+    rt->consume();
+}
+
+
+void
+Runtime::schedule()
+{
+    if (!consume_ev_.posted) {
+        ngx_post_event(&consume_ev_, &ngx_posted_events);
+    }
+}
+
+
+void
+Runtime::retry_later()
+{
+    if (!retry_ev_.timer_set) {
+        ngx_add_timer(&retry_ev_, 10);
+    }
+}
+
+
+void
+Runtime::consume_handler(ngx_event_t *ev)
+{
+    static_cast<Runtime *>(ev->data)->consume();
+}
+
+
+void
+Runtime::consume() noexcept
+{
+    try {
+        node_->consume();
+
+    } catch (...) {
+        ngx_http_socketio_log_exception(log_, "consume");
+    }
+}
+
+
+bool
+Runtime::alive(std::uint32_t tag) const
+{
+    ngx_pid_t  pid;
+
+    if (tag & 0x80000000u) {
+        pid = static_cast<ngx_pid_t>(tag & 0x7fffffffu);
+
+    } else if (tag >= 1 && tag <= bus::max_slots) {
+        pid = bus_.slot(tag - 1).pid.load();
+
+    } else {
+        return true;
+    }
+
+    if (pid <= 0 || pid == ngx_pid) {
+        return true;
+    }
+
+    return kill(pid, 0) == 0 || errno == EPERM;
+}
+
+
+/* --- the engine's neighbours --- */
 
 
 void
@@ -137,8 +368,42 @@ Runtime::fill(unsigned char *out, std::size_t len)
 
 
 void
+Runtime::on_session_opened(const eio::Session &s)
+{
+    if (bus::Stats *st = stats()) {
+        st->sessions.fetch_add(1, std::memory_order_relaxed);
+        (s.transport() == eio::TransportKind::polling ? st->polling
+                                                      : st->websocket)
+            .fetch_add(1, std::memory_order_relaxed);
+        if (!s.upgraded()) {
+            st->handshakes.fetch_add(1, std::memory_order_relaxed);
+        }
+    }
+}
+
+
+void
+Runtime::on_session_upgraded(const eio::Session &)
+{
+    if (bus::Stats *st = stats()) {
+        st->polling.fetch_sub(1, std::memory_order_relaxed);
+        st->websocket.fetch_add(1, std::memory_order_relaxed);
+    }
+}
+
+
+void
 Runtime::on_session_closed(const eio::Session &s, std::string_view reason)
 {
+    if (bus::Stats *st = stats()) {
+        st->sessions.fetch_sub(1, std::memory_order_relaxed);
+        (s.transport() == eio::TransportKind::polling ? st->polling
+                                                      : st->websocket)
+            .fetch_sub(1, std::memory_order_relaxed);
+    }
+
+    node_->session_closed(s, reason);
+
     if (reason == "transport buffer full") {
         ngx_log_error(NGX_LOG_INFO, log_, 0,
                       "socketio: session %s closed: a slow reader, over "
@@ -154,10 +419,50 @@ Runtime::on_session_closed(const eio::Session &s, std::string_view reason)
 
 
 void
+Runtime::log(int level, std::string_view message)
+{
+    static const ngx_uint_t levels[] = {
+        NGX_LOG_ERR, NGX_LOG_WARN, NGX_LOG_INFO, NGX_LOG_DEBUG
+    };
+
+    ngx_uint_t l = levels[level < 0 ? 0 : level > 3 ? 3 : level];
+
+    ngx_log_error(l, log_, 0, "socketio: zone \"%V\": %*s", &zone_.name,
+                  message.size(), message.data());
+}
+
+
+void
+Runtime::users_gone(const std::vector<bus::UserRecord> &users)
+{
+    if (chat_ == NULL || sio_ == NULL) {
+        return;
+    }
+
+    sio::Namespace *nsp = sio_->find("/");
+    if (nsp == NULL) {
+        return;
+    }
+
+    std::vector<chat::User> gone;
+    gone.reserve(users.size());
+    for (const auto &u : users) {
+        gone.push_back(chat::User{u.key, u.name, u.socket_id});
+    }
+
+    chat_->users_gone(*nsp, gone);
+}
+
+
+/* --- flushing, timers, shutdown --- */
+
+
+void
 Runtime::flush_now() noexcept
 {
     try {
         engine_->flush();
+        node_->after_flush();
         arm_timer();
 
     } catch (...) {
@@ -190,7 +495,10 @@ Runtime::timer_handler(ngx_event_t *ev)
     }
 
     try {
+        /* a wake-up cannot be lost, but a read of the log costs nothing */
+        rt->node_->consume();
         rt->engine_->on_timer(now());
+        rt->node_->after_flush();
         rt->arm_timer();
 
     } catch (...) {
@@ -262,6 +570,16 @@ Runtime::shutdown() noexcept
     }
 
     flush_now();
+
+    try {
+        /* what waits here for other workers is let go, and the log too */
+        node_->depart();
+
+    } catch (...) {
+        ngx_http_socketio_log_exception(log_, "shutdown");
+    }
+
+    close_wake_socket();
 }
 
 }  // namespace socketio::ngx

@@ -1,35 +1,50 @@
 /*
- * One location's Socket.IO server in one worker: the core's engine and
- * handlers, wired to nginx's event loop by two events: a posted event that
- * flushes output once per loop iteration, however many messages were
- * queued, and one timer for every session's heartbeat.
+ * One zone's Socket.IO server in one worker: the core's engine, handlers
+ * and cluster node, wired to nginx's event loop by a few events: a posted
+ * event that flushes output once per loop iteration however many messages
+ * were queued, one timer for every session's heartbeat, and a datagram
+ * socket on which the other workers wake this one when the shared log has
+ * something for it.
  */
 #pragma once
 
 #include "ngx/ngx_http_socketio_module.hpp"
 
+#include "core/bus/zone.hpp"
 #include "core/chat/chat.hpp"
-#include "core/chat/directory.hpp"
+#include "core/cluster/node.hpp"
+#include "core/cluster/shared_directory.hpp"
 #include "core/eio/engine.hpp"
 #include "core/handlers/echo.hpp"
 #include "core/sio/server.hpp"
+
+#include <sys/socket.h>
+#include <sys/un.h>
 
 #include <memory>
 
 namespace socketio::ngx {
 
 class Runtime final : public eio::Waker, public eio::Random,
-                      public eio::Monitor {
+                      public eio::Monitor, public cluster::Host,
+                      public bus::Liveness {
 public:
-    Runtime(const ngx_http_socketio_loc_conf_t &conf, ngx_log_t *log);
+    Runtime(const ngx_http_socketio_loc_conf_t &conf,
+            ngx_http_socketio_zone_t &zone, ngx_log_t *log);
     ~Runtime() override;
 
     Runtime(const Runtime &) = delete;
     Runtime &operator=(const Runtime &) = delete;
 
+    /* Joins the zone's cluster: a slot, a wake-up socket. */
+    void start();
+
     eio::Engine &engine() noexcept { return *engine_; }
+    cluster::Node &node() noexcept { return *node_; }
     const ngx_http_socketio_loc_conf_t &conf() const noexcept { return conf_; }
+    const ngx_http_socketio_zone_t &zone() const noexcept { return zone_; }
     ngx_log_t *log() const noexcept { return log_; }
+    bus::Stats *stats() noexcept { return node_->stats(); }
 
     static eio::Millis now() noexcept
     {
@@ -40,9 +55,21 @@ public:
     void wake() override;
     /* eio::Random: session and socket ids come from the kernel's CSPRNG */
     void fill(unsigned char *out, std::size_t len) override;
-    /* eio::Monitor: what the log says of closed sessions */
+    /* eio::Monitor: counters, the zone's table, the log */
+    void on_session_opened(const eio::Session &s) override;
+    void on_session_upgraded(const eio::Session &s) override;
     void on_session_closed(const eio::Session &s,
                            std::string_view reason) override;
+
+    /* cluster::Host */
+    void wake(std::uint16_t slot) override;
+    void schedule() override;
+    void retry_later() override;
+    void log(int level, std::string_view message) override;
+    void users_gone(const std::vector<bus::UserRecord> &users) override;
+
+    /* bus::Liveness: is the process behind a lock's tag still there? */
+    bool alive(std::uint32_t tag) const override;
 
     /* The worker is shutting down: close every session cleanly, now. */
     void shutdown() noexcept;
@@ -52,20 +79,32 @@ public:
 private:
     static void flush_handler(ngx_event_t *ev);
     static void timer_handler(ngx_event_t *ev);
+    static void consume_handler(ngx_event_t *ev);
+    static void wake_handler(ngx_event_t *ev);
+    void consume() noexcept;
     void arm_timer();
+    void open_wake_socket();
+    void close_wake_socket();
+    sockaddr_un wake_address(std::uint16_t slot, socklen_t *len) const;
 
     const ngx_http_socketio_loc_conf_t &conf_;
+    ngx_http_socketio_zone_t &zone_;
     ngx_log_t *log_;
 
+    bus::Zone bus_;
     handlers::SocketEcho echo_;
-    chat::LocalDirectory directory_;
-    std::unique_ptr<chat::Chat> chat_;
     handlers::EngineEcho engine_echo_;
     std::unique_ptr<sio::Server> sio_;
     std::unique_ptr<eio::Engine> engine_;
+    std::unique_ptr<cluster::Node> node_;
+    std::unique_ptr<cluster::SharedDirectory> directory_;
+    std::unique_ptr<chat::Chat> chat_;
 
     ngx_event_t flush_ev_;
     ngx_event_t timer_ev_;
+    ngx_event_t consume_ev_;
+    ngx_event_t retry_ev_;
+    ngx_connection_t *wake_conn_ = nullptr;
     bool shutting_down_ = false;
 };
 

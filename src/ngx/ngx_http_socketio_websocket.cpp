@@ -12,6 +12,7 @@
 #include "ngx/ngx_http_socketio_runtime.hpp"
 
 #include "core/eio/engine.hpp"
+#include "core/cluster/node.hpp"
 #include "core/eio/session.hpp"
 #include "core/ws/handshake.hpp"
 #include "core/ws/parser.hpp"
@@ -26,6 +27,7 @@ namespace {
 
 using socketio::ngx::Runtime;
 namespace eio = socketio::eio;
+namespace bus = socketio::bus;
 namespace ws = socketio::ws;
 
 
@@ -39,7 +41,8 @@ constexpr int  ngx_http_socketio_reads_per_event = 16;
 constexpr std::size_t  ngx_http_socketio_iovs = 64;
 
 
-class WsConnection final : public eio::WebSocketLink, public ws::ParserSink {
+class WsConnection final : public eio::WebSocketLink, public ws::ParserSink,
+                           public socketio::cluster::RemoteWs {
 public:
     WsConnection(ngx_http_request_t *r, Runtime &rt) noexcept
         : r_(r), c_(r->connection), rt_(rt),
@@ -53,12 +56,24 @@ public:
     WsConnection(const WsConnection &) = delete;
     WsConnection &operator=(const WsConnection &) = delete;
 
-    void start(eio::Session *session, bool refused, std::string_view key);
+    void start(eio::Session *session, bool refused, std::string_view key,
+               std::string sid);
+    /* The handshake, for a session another worker owns. */
+    void start_remote(std::string_view sid, uint16_t owner,
+                      std::string_view key);
 
-    /* eio::WebSocketLink */
+    /* eio::WebSocketLink (and cluster::RemoteWs: close) */
     void send(const std::vector<eio::EncodedPtr> &packets) override;
     void close(std::uint16_t code, std::string_view reason) override;
     std::size_t backlog() const noexcept override { return out_bytes_; }
+
+    /* cluster::RemoteWs */
+    void deliver(const std::vector<eio::EncodedPtr> &frames) override
+    {
+        send(frames);
+    }
+    eio::WebSocketLink &link() override { return *this; }
+    void adopted(eio::Session &session) override;
 
     /* ws::ParserSink */
     void on_message(bool binary, std::string_view payload) override;
@@ -89,6 +104,7 @@ private:
     void send_close(std::uint16_t code, std::string_view reason);
     void detach() noexcept;
     void finish();
+    void take_over(std::string_view key);
 
     enum class State { open, closing, done };
 
@@ -96,6 +112,9 @@ private:
     ngx_connection_t    *c_;
     Runtime             &rt_;
     eio::Session        *session_ = NULL;
+    uint64_t             token_ = 0;       /* the session is elsewhere */
+    bool                 upgrading_ = true;
+    std::vector<std::pair<bool, std::string>>  held_;
     ws::Parser           parser_;
 
     std::vector<Out>     out_;
@@ -136,7 +155,7 @@ WsConnection::~WsConnection()
 
 
 void
-WsConnection::start(eio::Session *session, bool refused, std::string_view key)
+WsConnection::take_over(std::string_view key)
 {
     auto frame = std::make_shared<std::string>();
 
@@ -174,6 +193,14 @@ WsConnection::start(eio::Session *session, bool refused, std::string_view key)
     linger_.log = c_->log;
 
     queue(Out{NULL, std::move(frame)});
+}
+
+
+void
+WsConnection::start(eio::Session *session, bool refused, std::string_view key,
+    std::string sid)
+{
+    take_over(key);
 
     if (refused) {
         /* the session already has its WebSocket: the reference server
@@ -184,7 +211,7 @@ WsConnection::start(eio::Session *session, bool refused, std::string_view key)
 
     } else if (session == NULL) {
         session_ = &rt_.engine().open(eio::TransportKind::websocket,
-                                      Runtime::now(), this);
+                                      Runtime::now(), this, std::move(sid));
 
     } else {
         session_ = session;
@@ -195,6 +222,41 @@ WsConnection::start(eio::Session *session, bool refused, std::string_view key)
     /* frames the client sent behind its handshake are in header_in */
     if (r_->header_in->pos < r_->header_in->last || c_->read->ready) {
         ngx_post_event(c_->read, &ngx_posted_events);
+    }
+}
+
+
+void
+WsConnection::start_remote(std::string_view sid, uint16_t owner,
+    std::string_view key)
+{
+    take_over(key);
+
+    /* the owner answers with a refusal, or frames, and then the session */
+    token_ = rt_.node().ws_attach(sid, owner, *this);
+
+    write();
+
+    if (r_->header_in->pos < r_->header_in->last || c_->read->ready) {
+        ngx_post_event(c_->read, &ngx_posted_events);
+    }
+}
+
+
+void
+WsConnection::adopted(eio::Session &session)
+{
+    token_ = 0;
+    session_ = &session;
+
+    /* what the client sent after its "5", held until the session came */
+    auto held = std::move(held_);
+    held_.clear();
+    for (auto &[binary, data] : held) {
+        if (session_ == NULL || state_ != State::open) {
+            break;
+        }
+        session_->on_ws_message(*this, binary, data, Runtime::now());
     }
 }
 
@@ -218,6 +280,10 @@ WsConnection::send(const std::vector<eio::EncodedPtr> &packets)
         queue(Out{p, NULL});
     }
 
+    if (bus::Stats *st = rt_.stats()) {
+        st->packets_out.fetch_add(packets.size(), std::memory_order_relaxed);
+    }
+
     write();
 }
 
@@ -226,6 +292,7 @@ void
 WsConnection::close(std::uint16_t code, std::string_view reason)
 {
     session_ = NULL;
+    token_ = 0;
 
     if (state_ != State::open) {
         return;
@@ -261,6 +328,17 @@ void
 WsConnection::detach() noexcept
 {
     eio::Session  *s = session_;
+
+    if (token_ != 0) {
+        uint64_t token = token_;
+        token_ = 0;
+        try {
+            rt_.node().ws_gone(token);
+
+        } catch (...) {
+            ngx_http_socketio_log_exception(c_->log, "websocket");
+        }
+    }
 
     if (s == NULL) {
         return;
@@ -350,10 +428,13 @@ WsConnection::write()
          * what was taken shows in each buffer's pos: c->sent would not
          * count what TLS took into its buffer but did not send yet
          */
+        std::size_t total = 0;
+
         for (std::size_t k = 0; k < n; k++) {
             std::size_t taken = static_cast<std::size_t>(bufs[k].pos
                                                          - bufs[k].start);
             out_bytes_ -= taken;
+            total += taken;
 
             if (bufs[k].pos != bufs[k].last) {
                 head_sent_ += taken;
@@ -363,6 +444,10 @@ WsConnection::write()
             out_[head_] = Out{};
             head_++;
             head_sent_ = 0;
+        }
+
+        if (bus::Stats *st = rt_.stats()) {
+            st->bytes_out.fetch_add(total, std::memory_order_relaxed);
         }
 
         if (rest != NULL) {
@@ -403,8 +488,34 @@ again:
 void
 WsConnection::on_message(bool binary, std::string_view payload)
 {
-    if (session_ != NULL && state_ == State::open) {
+    if (state_ != State::open) {
+        return;
+    }
+
+    if (bus::Stats *st = rt_.stats()) {
+        st->bytes_in.fetch_add(payload.size(), std::memory_order_relaxed);
+        st->events_in.fetch_add(1, std::memory_order_relaxed);
+    }
+
+    if (session_ != NULL) {
         session_->on_ws_message(*this, binary, payload, Runtime::now());
+        return;
+    }
+
+    if (token_ == 0) {
+        return;
+    }
+
+    if (!upgrading_) {
+        /* after the "5" the session is on its way here: hold on */
+        held_.emplace_back(binary, std::string(payload));
+        return;
+    }
+
+    rt_.node().ws_in(token_, binary, payload);
+
+    if (!binary && payload == "5") {
+        upgrading_ = false;
     }
 }
 
@@ -631,7 +742,7 @@ WsConnection::linger_handler(ngx_event_t *ev)
 
 ngx_int_t
 ngx_http_socketio_websocket(ngx_http_request_t *r, Runtime &rt,
-    eio::Session *session, std::string_view key)
+    eio::Session *session, std::string_view key, std::string sid)
 {
     WsConnection  *wsc;
     bool           refused = false;
@@ -650,7 +761,26 @@ ngx_http_socketio_websocket(ngx_http_request_t *r, Runtime &rt,
         session = NULL;
     }
 
-    wsc->start(session, refused, key);
+    wsc->start(session, refused, key, std::move(sid));
+
+    return NGX_DONE;
+}
+
+
+ngx_int_t
+ngx_http_socketio_websocket_remote(ngx_http_request_t *r, Runtime &rt,
+    std::string_view sid, uint16_t owner, std::string_view key)
+{
+    WsConnection  *wsc;
+
+    wsc = ngx_http_socketio_pool_new<WsConnection>(r->pool, r, rt);
+    if (wsc == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_http_set_ctx(r, wsc, ngx_http_socketio_module);
+
+    wsc->start_remote(sid, owner, key);
 
     return NGX_DONE;
 }

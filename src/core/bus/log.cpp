@@ -23,14 +23,9 @@ std::uint64_t Log::tail() const noexcept
     return l_.tail.load(std::memory_order_acquire);
 }
 
-bool Log::pressure() const noexcept
+std::uint64_t Log::pressure() const noexcept
 {
-    return l_.pressure.load(std::memory_order_relaxed) != 0;
-}
-
-void Log::clear_pressure() noexcept
-{
-    l_.pressure.store(0, std::memory_order_relaxed);
+    return l_.full.load(std::memory_order_acquire);
 }
 
 std::size_t Log::max_body() const noexcept
@@ -53,9 +48,9 @@ std::uint64_t Log::lowest_pin() const noexcept
     return low;
 }
 
-void Log::reclaim(const Liveness* liveness) noexcept
+void Log::reclaim(std::uint16_t slot, const Liveness* liveness) noexcept
 {
-    Guard g(l_.lock, 1, liveness);
+    Guard g(l_.lock, static_cast<std::uint32_t>(slot) + 1, liveness);
     std::uint64_t low = lowest_pin();
     if (low > l_.tail.load(std::memory_order_relaxed)) {
         l_.tail.store(low, std::memory_order_release);
@@ -97,8 +92,7 @@ std::optional<std::uint64_t> Log::publish(std::uint16_t from, std::uint16_t to,
             l_.tail.store(low, std::memory_order_release);
         }
         if (head + skip + size - low > cap_) {
-            l_.pressure.store(1, std::memory_order_relaxed);
-            l_.full.fetch_add(1, std::memory_order_relaxed);
+            l_.full.fetch_add(1, std::memory_order_release);
             return std::nullopt;
         }
     }

@@ -62,10 +62,12 @@ public:
     Record read(std::uint64_t pos) const noexcept;
 
     /* Moves the tail up to the lowest pin of the live slots. */
-    void reclaim(const Liveness* liveness = nullptr) noexcept;
+    void reclaim(std::uint16_t slot, const Liveness* liveness = nullptr)
+        noexcept;
 
-    bool pressure() const noexcept;
-    void clear_pressure() noexcept;
+    /* Counts publishes that found the log full: when it moves, workers
+       let go of old records (they copy what they still need). */
+    std::uint64_t pressure() const noexcept;
 
     /* Largest body a record may carry. */
     std::size_t max_body() const noexcept;

@@ -70,16 +70,18 @@ struct alignas(64) Slot {
     std::atomic<std::uint64_t> cursor;      /* next log byte it will read */
     std::atomic<std::uint64_t> pin;         /* oldest log byte it needs */
     std::atomic<std::uint64_t> replay_pin;  /* kept for a migration to it */
+    std::atomic<std::uint32_t> replays;     /* migrations on their way */
+    std::atomic<std::uint32_t> index;       /* the worker's number */
     Stats stats;
 };
 
 struct LogHeader {
     SpinLock lock;
-    std::atomic<std::uint32_t> pressure;    /* a publish found it full */
+    std::atomic<std::uint32_t> reserved;
     std::atomic<std::uint64_t> head;        /* where the next record goes */
     std::atomic<std::uint64_t> tail;        /* the oldest byte kept */
     std::atomic<std::uint64_t> seq;         /* records published */
-    std::atomic<std::uint64_t> full;        /* publishes refused */
+    std::atomic<std::uint64_t> full;        /* publishes refused: pressure */
 };
 
 struct Header {

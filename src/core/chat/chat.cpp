@@ -4,7 +4,9 @@
 #include "core/eio/session.hpp"
 #include "core/sio/adapter.hpp"
 #include "core/sio/packet.hpp"
+#include "core/sio/server.hpp"
 #include "core/sio/socket.hpp"
+#include "core/util/wire.hpp"
 
 namespace socketio::chat {
 
@@ -359,13 +361,28 @@ void Chat::announce_joined(sio::Socket& s, const Member& m)
 
 void Chat::announce_left(sio::Socket& s, const Member& m)
 {
-    to_room(s, room(Dialect::events), "user disconnected", one_string(m.key));
+    announce_gone(s.adapter(), s.nsp_name(), m.key, m.name, s.id());
+}
+
+void Chat::announce_gone(sio::Adapter& adapter, std::string_view nsp,
+                         std::string_view key, std::string_view name,
+                         std::string_view except)
+{
+    to_room(adapter, nsp, room(Dialect::events), "user disconnected",
+            one_string(key), except);
 
     std::string left = "[{";
-    field(left, "username", m.name);
+    field(left, "username", name);
     field(left, "numUsers", directory_.count());
     left += "}]";
-    to_room(s, room(Dialect::demo), "user left", left);
+    to_room(adapter, nsp, room(Dialect::demo), "user left", left, except);
+}
+
+void Chat::users_gone(sio::Namespace& nsp, const std::vector<User>& users)
+{
+    for (const User& u : users) {
+        announce_gone(nsp.adapter(), nsp.name(), u.key, u.name, {});
+    }
 }
 
 void Chat::post(sio::Socket& s, const Member& m, std::string_view text)
@@ -392,13 +409,54 @@ void Chat::post(sio::Socket& s, const Member& m, std::string_view text)
 void Chat::to_room(sio::Socket& from, std::string_view room,
                    std::string_view event, std::string_view args_json)
 {
-    auto packet = sio::encode(sio::PacketType::event, from.nsp_name(),
-                              std::nullopt, 0,
+    to_room(from.adapter(), from.nsp_name(), room, event, args_json,
+            from.id());
+}
+
+void Chat::to_room(sio::Adapter& adapter, std::string_view nsp,
+                   std::string_view room, std::string_view event,
+                   std::string_view args_json, std::string_view except)
+{
+    auto packet = sio::encode(sio::PacketType::event, nsp, std::nullopt, 0,
                               sio::event_payload(event, args_json));
     sio::BroadcastOptions opts;
     opts.rooms.emplace_back(room);
-    opts.except.push_back(from.id());
-    from.adapter().broadcast({packet}, opts);
+    if (!except.empty()) {
+        opts.except.emplace_back(except);
+    }
+    adapter.broadcast({packet}, opts);
+}
+
+std::string Chat::save(const sio::Socket& s) const
+{
+    const auto* m = static_cast<const Member*>(s.data.get());
+    util::WireWriter w;
+    if (m == nullptr) {
+        return {};
+    }
+    w.num(static_cast<std::uint8_t>(m->named));
+    w.num(static_cast<std::uint8_t>(m->dialect));
+    w.str(m->key);
+    w.str(m->name);
+    return std::move(w.bytes());
+}
+
+void Chat::restore(sio::Socket& s, std::string_view state)
+{
+    auto m = std::make_unique<Member>();
+    util::WireReader r(state);
+    m->named = r.num<std::uint8_t>() != 0;
+    m->dialect = static_cast<Dialect>(r.num<std::uint8_t>());
+    m->key = std::string(r.str());
+    m->name = std::string(r.str());
+    if (!r.ok()) {
+        m = std::make_unique<Member>();
+    }
+    if (m->named) {
+        /* the user now lives on this worker */
+        directory_.put(User{m->key, m->name, s.id()});
+    }
+    s.data = std::move(m);
 }
 
 void Chat::on_disconnect(sio::Socket& s, std::string_view)

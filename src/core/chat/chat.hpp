@@ -19,6 +19,11 @@
 #include <string_view>
 #include <vector>
 
+namespace socketio::sio {
+class Adapter;
+class Namespace;
+}
+
 namespace socketio::chat {
 
 enum class Dialect { classic, events, demo };
@@ -31,6 +36,14 @@ public:
                     const boost::json::value& auth) override;
     void on_event(sio::Socket& socket, const sio::Event& event) override;
     void on_disconnect(sio::Socket& socket, std::string_view reason) override;
+    std::string save(const sio::Socket& socket) const override;
+    void restore(sio::Socket& socket, std::string_view state) override;
+
+    /*
+     * Users whose worker died: they are gone from the directory already;
+     * the sockets that listen are told, as if each had disconnected.
+     */
+    void users_gone(sio::Namespace& nsp, const std::vector<User>& users);
 
     static std::string_view room(Dialect d) noexcept;
 
@@ -54,6 +67,12 @@ private:
     /* one event to one room, the sender excepted */
     void to_room(sio::Socket& from, std::string_view room,
                  std::string_view event, std::string_view args_json);
+    void to_room(sio::Adapter& adapter, std::string_view nsp,
+                 std::string_view room, std::string_view event,
+                 std::string_view args_json, std::string_view except);
+    void announce_gone(sio::Adapter& adapter, std::string_view nsp,
+                       std::string_view key, std::string_view name,
+                       std::string_view except);
 
     Directory& directory_;
     std::set<std::string, std::less<>> relay_;

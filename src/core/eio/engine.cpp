@@ -1,5 +1,7 @@
 #include "core/eio/engine.hpp"
 
+#include <algorithm>
+
 #include "core/eio/query.hpp"
 #include "core/util/base64.hpp"
 
@@ -92,20 +94,49 @@ std::string Engine::make_id()
 }
 
 Session& Engine::open(TransportKind transport, Millis now,
-                      WebSocketLink* ws)
+                      WebSocketLink* ws, std::string sid)
 {
     now_ = now;
 
-    std::string sid;
-    do {
+    while (sid.empty() || sessions_.count(sid) != 0) {
         sid = make_id();
-    } while (sessions_.count(sid) != 0);
+    }
 
     auto session = std::make_unique<Session>(*this, sid, transport, now, ws);
     Session& s = *session;
     sessions_.emplace(std::move(sid), std::move(session));
     mark_dirty(s);
+    if (monitor_ != nullptr) {
+        monitor_->on_session_opened(s);
+    }
     return s;
+}
+
+Session& Engine::adopt(std::string sid, WebSocketLink& ws, Millis now)
+{
+    now_ = now;
+    auto session = std::make_unique<Session>(*this, sid, ws, now,
+                                             Session::Adopted{});
+    Session& s = *session;
+    sessions_[std::move(sid)] = std::move(session);
+    mark_dirty(s);
+    if (monitor_ != nullptr) {
+        monitor_->on_session_opened(s);
+    }
+    return s;
+}
+
+void Engine::release(Session& s)
+{
+    if (s.timer_key_ != never) {
+        timers_.erase({s.timer_key_, &s});
+    }
+    if (s.dirty_) {
+        dirty_.erase(std::remove(dirty_.begin(), dirty_.end(), &s),
+                     dirty_.end());
+    }
+    std::string sid = s.sid();
+    sessions_.erase(sid);
 }
 
 Session* Engine::find(std::string_view sid) const

@@ -41,6 +41,8 @@ public:
 class Monitor {
 public:
     virtual ~Monitor() = default;
+    virtual void on_session_opened(const Session& /* s */) {}
+    virtual void on_session_upgraded(const Session& /* s */) {}
     virtual void on_session_closed(const Session& /* s */,
                                    std::string_view /* reason */) {}
 };
@@ -86,7 +88,11 @@ public:
     /* A new session; its open packet is queued. A WebSocket session gets
        its link at once. */
     Session& open(TransportKind transport, Millis now,
-                  WebSocketLink* ws = nullptr);
+                  WebSocketLink* ws = nullptr, std::string sid = {});
+    /* A session moved here from another worker (cluster migration). */
+    Session& adopt(std::string sid, WebSocketLink& ws, Millis now);
+    /* Forgets a session without closing it: it lives on elsewhere. */
+    void release(Session& s);
     Session* find(std::string_view sid) const;
     std::size_t size() const noexcept { return sessions_.size(); }
 

@@ -8,6 +8,7 @@
 #include "core/eio/config.hpp"
 
 #include <memory>
+#include <string>
 #include <string_view>
 
 namespace socketio::eio {
@@ -22,6 +23,10 @@ public:
     virtual void on_message(bool binary, std::string_view data) = 0;
     /* Called once, when the session stops taking input. */
     virtual void on_close(std::string_view reason) = 0;
+
+    /* Its state, to carry the session to another worker, and back. */
+    virtual std::string save() const { return {}; }
+    virtual bool restore(std::string_view /* state */) { return true; }
 
     /* Its own timer, merged into the session's deadline. */
     virtual Millis deadline() const { return never; }

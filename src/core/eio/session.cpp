@@ -44,6 +44,20 @@ Session::Session(Engine& engine, std::string sid, TransportKind transport,
     mark_dirty();
 }
 
+Session::Session(Engine& engine, std::string sid, WebSocketLink& ws,
+                 Millis now, Adopted)
+    : engine_(engine),
+      sid_(std::move(sid)),
+      transport_(TransportKind::websocket),
+      ws_(&ws),
+      upgraded_(true),
+      next_ping_(now + engine.config().ping_interval),
+      last_packet_(now)
+{
+    endpoint_ = engine_.handler().open(*this);
+    mark_dirty();
+}
+
 Session::~Session() = default;
 
 Millis Session::now() const noexcept
@@ -267,6 +281,9 @@ void Session::on_probe_packet(const Packet& p)
         upgrade_deadline_ = never;
         last_packet_ = now();
         mark_dirty();
+        if (Monitor* m = engine_.monitor()) {
+            m->on_session_upgraded(*this);
+        }
         return;
     }
 

@@ -39,6 +39,11 @@ public:
 
     Session(Engine& engine, std::string sid, TransportKind transport,
             Millis now, WebSocketLink* ws = nullptr);
+    /* A session that is open already, come over from another worker with
+       its WebSocket: no open packet; its handler state is restored. */
+    struct Adopted {};
+    Session(Engine& engine, std::string sid, WebSocketLink& ws, Millis now,
+            Adopted);
     ~Session();
 
     Session(const Session&) = delete;
@@ -49,6 +54,9 @@ public:
     State state() const noexcept { return state_; }
     bool upgrading() const noexcept { return probe_ != nullptr; }
     bool upgraded() const noexcept { return upgraded_; }
+    WebSocketLink* websocket() const noexcept { return ws_; }
+    WebSocketLink* probe() const noexcept { return probe_; }
+    Endpoint& endpoint() noexcept { return *endpoint_; }
     Engine& engine() noexcept { return engine_; }
     Millis now() const noexcept;
 

@@ -84,6 +84,16 @@ std::vector<Socket*> LocalAdapter::select(const BroadcastOptions& opts) const
     return out;
 }
 
+std::vector<std::string> LocalAdapter::rooms_of(const Socket& socket) const
+{
+    std::vector<std::string> out;
+    auto it = sockets_.find(const_cast<Socket*>(&socket));
+    if (it != sockets_.end()) {
+        out.assign(it->second.begin(), it->second.end());
+    }
+    return out;
+}
+
 void LocalAdapter::broadcast(const std::vector<eio::EncodedPtr>& packets,
                              const BroadcastOptions& opts)
 {

@@ -46,6 +46,9 @@ public:
                           const std::function<void(Socket&)>& fn) = 0;
 
     virtual std::size_t size() const = 0;
+
+    /* The rooms a socket is in (to carry it to another worker). */
+    virtual std::vector<std::string> rooms_of(const Socket& socket) const = 0;
 };
 
 class LocalAdapter final : public Adapter {
@@ -59,8 +62,11 @@ public:
                   const std::function<void(Socket&)>& fn) override;
     std::size_t size() const override { return sockets_.size(); }
 
-private:
+    /* The sockets a broadcast with these options reaches, each once. */
     std::vector<Socket*> select(const BroadcastOptions& opts) const;
+    std::vector<std::string> rooms_of(const Socket& socket) const override;
+
+private:
 
     std::unordered_map<std::string, std::unordered_set<Socket*>> rooms_;
     std::unordered_map<Socket*, std::unordered_set<std::string>> sockets_;

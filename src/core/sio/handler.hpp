@@ -54,6 +54,11 @@ public:
     virtual void on_event(Socket& socket, const Event& event) = 0;
     virtual void on_disconnect(Socket& /* socket */,
                                std::string_view /* reason */) {}
+
+    /* A socket's state, to carry it to another worker with its session
+       (no event is told: the socket stays connected all along). */
+    virtual std::string save(const Socket& /* socket */) const { return {}; }
+    virtual void restore(Socket& /* socket */, std::string_view /* state */) {}
 };
 
 }  // namespace socketio::sio

@@ -2,6 +2,7 @@
 
 #include "core/eio/engine.hpp"
 #include "core/eio/session.hpp"
+#include "core/util/wire.hpp"
 
 #include <algorithm>
 
@@ -219,6 +220,59 @@ void Client::remove(Socket& socket, std::string_view reason)
     /* as the reference server: the rooms are left before "disconnect" */
     owned->adapter().remove_all(*owned);
     owned->nsp().handler().on_disconnect(*owned, reason);
+}
+
+std::string Client::save() const
+{
+    /* a session moves only between whole packets, never mid-attachments */
+    util::WireWriter w;
+    w.num(static_cast<std::uint32_t>(sockets_.size()));
+    for (const auto& s : sockets_) {
+        w.str(s->nsp_name());
+        w.str(s->id());
+        auto rooms = s->adapter().rooms_of(*s);
+        w.num(static_cast<std::uint32_t>(rooms.size()));
+        for (const auto& r : rooms) {
+            w.str(r);
+        }
+        w.str(s->nsp().handler().save(*s));
+    }
+    return std::move(w.bytes());
+}
+
+bool Client::restore(std::string_view state)
+{
+    util::WireReader r(state);
+    auto n = r.num<std::uint32_t>();
+
+    for (std::uint32_t i = 0; i < n && r.ok(); i++) {
+        std::string_view nsp_name = r.str();
+        std::string_view id = r.str();
+        Namespace* nsp = server_.find(nsp_name);
+
+        std::unique_ptr<Socket> socket;
+        if (nsp != nullptr) {
+            socket = std::make_unique<Socket>(std::string(id), *nsp,
+                                              session_, this);
+        }
+
+        auto rooms = r.num<std::uint32_t>();
+        for (std::uint32_t k = 0; k < rooms && r.ok(); k++) {
+            std::string_view room = r.str();
+            if (socket) {
+                socket->join(room);
+            }
+        }
+
+        std::string_view data = r.str();
+        if (socket) {
+            nsp->handler().restore(*socket, data);
+            sockets_.push_back(std::move(socket));
+        }
+    }
+
+    connect_deadline_ = eio::never;
+    return r.ok();
 }
 
 void Client::on_close(std::string_view reason)

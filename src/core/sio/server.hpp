@@ -71,6 +71,14 @@ public:
     void on_close(std::string_view reason) override;
     eio::Millis deadline() const override;
     void on_timer(eio::Millis now) override;
+    std::string save() const override;
+    bool restore(std::string_view state) override;
+
+    /* Its sockets (a moved session's broadcasts are replayed to them). */
+    const std::vector<std::unique_ptr<Socket>>& sockets() const noexcept
+    {
+        return sockets_;
+    }
 
     /* Work a handler asked to run later (Socket::after). */
     void defer(Socket& socket, eio::Millis at,

@@ -1,0 +1,256 @@
+/*
+ * One worker's place in the cluster of workers that share a zone: its
+ * slot, its cursor in the broadcast log, the sessions it owns (an
+ * eio::Engine), and the requests it serves for sessions other workers own.
+ *
+ * Ordering: every worker reads the log in the same order, so a broadcast
+ * is seen by all in the order it was published, and a session that moves
+ * (migrate) is handed over at one point of that order: records the old
+ * owner had not read yet when it let go are replayed by the new one.
+ *
+ * Memory: a broadcast's frames stay in the log and sockets queue views of
+ * them; a worker's pin (the oldest record it still views) holds the log's
+ * tail. When the log fills, workers turn their oldest views into private
+ * copies (one per worker, not one per socket) and let the tail move.
+ */
+#pragma once
+
+#include "core/bus/directory.hpp"
+#include "core/cluster/records.hpp"
+#include "core/bus/log.hpp"
+#include "core/bus/table.hpp"
+#include "core/bus/zone.hpp"
+#include "core/eio/engine.hpp"
+#include "core/eio/error.hpp"
+#include "core/eio/packet.hpp"
+#include "core/eio/session.hpp"
+#include "core/eio/transport.hpp"
+#include "core/sio/adapter.hpp"
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace socketio::sio {
+class Server;
+}
+
+namespace socketio::cluster {
+
+/* What the web server does for the node. */
+class Host {
+public:
+    virtual ~Host() = default;
+    /* Another worker has records to read: wake it up. */
+    virtual void wake(std::uint16_t slot) = 0;
+    /* This worker has records to read: consume() soon, in this iteration. */
+    virtual void schedule() = 0;
+    /* Publishing waits for room in the log: consume() again a little later. */
+    virtual void retry_later() = 0;
+    /* Errors (0), warnings (1), information (2), debugging (3). */
+    virtual void log(int level, std::string_view message) = 0;
+    /* Users of a worker that died, gone from the directory. */
+    virtual void users_gone(const std::vector<bus::UserRecord>& users) = 0;
+};
+
+/* A GET here for a session another worker owns. */
+class RemotePoll {
+public:
+    virtual void answer(std::string_view payload) = 0;
+    virtual void fail(eio::Error e) = 0;
+
+protected:
+    ~RemotePoll() = default;
+};
+
+/* A POST here for a session another worker owns. */
+class RemotePost {
+public:
+    virtual void done(std::optional<eio::Error> e) = 0;
+
+protected:
+    ~RemotePost() = default;
+};
+
+/* A WebSocket here joining a session another worker owns. */
+class RemoteWs {
+public:
+    /* frames the owner sends through it */
+    virtual void deliver(const std::vector<eio::EncodedPtr>& frames) = 0;
+    /* the owner closes it, or refuses it (code 1005: no status) */
+    virtual void close(std::uint16_t code, std::string_view reason) = 0;
+    /* the session moved here: this link is now its transport */
+    virtual eio::WebSocketLink& link() = 0;
+    virtual void adopted(eio::Session& session) = 0;
+
+protected:
+    ~RemoteWs() = default;
+};
+
+class Node {
+public:
+    Node(bus::Zone& zone, eio::Engine& engine, sio::Server* sio, Host& host,
+         const bus::Liveness* liveness);
+    ~Node();
+
+    Node(const Node&) = delete;
+    Node& operator=(const Node&) = delete;
+
+    /* Takes a free slot (cleaning those of dead workers first). */
+    bool join(std::int32_t pid, std::uint32_t generation,
+              std::uint32_t index);
+    /* Shutting down: no more log for this worker. */
+    void depart();
+    /* Gives the slot back (worker exit). */
+    void leave();
+
+    bool joined() const noexcept { return slot_ != bus::any_slot; }
+    std::uint16_t slot() const noexcept { return slot_; }
+    bus::Zone& zone() noexcept { return zone_; }
+    const bus::Liveness* liveness() const noexcept { return liveness_; }
+
+    /* --- sessions --- */
+
+    /* A new session here: false when the zone's table is full. */
+    bool reserve(std::string_view sid);
+    /* A session here ended (or never started). */
+    void forget(std::string_view sid);
+
+    enum class Where { local, remote, unknown };
+    Where locate(std::string_view sid, std::uint16_t* owner);
+
+    /* --- requests here for sessions elsewhere (tokens name them) --- */
+
+    std::uint64_t poll(std::string_view sid, std::uint16_t owner,
+                       RemotePoll& p);
+    void poll_gone(std::uint64_t token);
+    std::uint64_t post(std::string_view sid, std::uint16_t owner,
+                       std::string_view payload, RemotePost& p);
+    void post_gone(std::uint64_t token);
+    std::uint64_t ws_attach(std::string_view sid, std::uint16_t owner,
+                            RemoteWs& w);
+    void ws_in(std::uint64_t token, bool binary, std::string_view data);
+    void ws_gone(std::uint64_t token);
+
+    /* --- broadcasts --- */
+
+    void broadcast(std::string_view nsp, const sio::BroadcastOptions& opts,
+                   const std::vector<eio::EncodedPtr>& packets);
+
+    /* --- the log --- */
+
+    /* Reads what is new, in order. */
+    void consume();
+    /* After the engine flushed: sessions whose WebSocket is elsewhere
+       move there, proxies done are dropped, the pin moves. */
+    void after_flush();
+
+    /* A local session closed (the engine's monitor says so). */
+    void session_closed(const eio::Session& s, std::string_view reason);
+
+    /* This worker's counters in the zone. */
+    bus::Stats* stats() noexcept;
+
+private:
+    class PollProxy;
+    class WsProxy;
+    struct Pending;
+    struct RecordRef;
+
+    std::uint64_t publish(std::uint16_t to, Rec type,
+                          std::vector<std::string_view> parts);
+    bool flush_pending();
+    void wake_for(std::uint16_t to);
+    void handle(const bus::Record& r);
+    void deliver(const bus::Record& r, eio::Session* only);
+    void migrate(eio::Session& s, WsProxy& proxy);
+    void adopt(const bus::Record& r);
+    void slot_gone(std::uint16_t slot);
+    void recover();
+    void update_pin();
+    void relieve_pressure();
+    void log(int level, const std::string& message) { host_.log(level, message); }
+
+    bus::Zone& zone_;
+    bus::Log log_;
+    eio::Engine& engine_;
+    sio::Server* sio_;
+    Host& host_;
+    const bus::Liveness* liveness_;
+
+    std::uint16_t slot_ = bus::any_slot;
+    std::uint32_t generation_ = 0;
+    std::uint64_t cursor_ = 0;
+    std::uint64_t seen_pressure_ = 0;
+    std::uint64_t next_token_ = 1;
+    bool departed_ = false;
+
+    /* requests here waiting for an owner elsewhere */
+    std::unordered_map<std::uint64_t, std::unique_ptr<Pending>> pending_;
+    /* requests elsewhere attached to sessions here, by (origin, token) */
+    std::map<std::pair<std::uint16_t, std::uint64_t>,
+             std::unique_ptr<PollProxy>> polls_;
+    std::map<std::pair<std::uint16_t, std::uint64_t>,
+             std::unique_ptr<WsProxy>> wss_;
+
+    /* records the sockets here still view, oldest first */
+    std::deque<std::weak_ptr<RecordRef>> refs_;
+
+    /* records waiting for room in the log, in order */
+    struct Unpublished {
+        std::uint16_t to;
+        Rec type;
+        std::string body;
+    };
+    std::deque<Unpublished> unpublished_;
+    eio::Millis unpublished_since_ = 0;
+};
+
+/* The Socket.IO adapter over the log: rooms are this worker's; a
+   broadcast goes to every worker, each picking its own sockets. */
+class SharedAdapter final : public sio::Adapter {
+public:
+    SharedAdapter(Node& node, std::string nsp) : node_(node),
+                                                  nsp_(std::move(nsp)) {}
+
+    void add(sio::Socket& s, std::string_view room) override
+    {
+        local_.add(s, room);
+    }
+    void remove(sio::Socket& s, std::string_view room) override
+    {
+        local_.remove(s, room);
+    }
+    void remove_all(sio::Socket& s) override { local_.remove_all(s); }
+    void broadcast(const std::vector<eio::EncodedPtr>& packets,
+                   const sio::BroadcastOptions& opts) override
+    {
+        node_.broadcast(nsp_, opts, packets);
+    }
+    void for_each(const sio::BroadcastOptions& opts,
+                  const std::function<void(sio::Socket&)>& fn) override
+    {
+        local_.for_each(opts, fn);
+    }
+    std::size_t size() const override { return local_.size(); }
+    std::vector<std::string> rooms_of(const sio::Socket& s) const override
+    {
+        return local_.rooms_of(s);
+    }
+
+    sio::LocalAdapter& local() noexcept { return local_; }
+
+private:
+    Node& node_;
+    std::string nsp_;
+    sio::LocalAdapter local_;
+};
+
+}  // namespace socketio::cluster
