@@ -905,7 +905,7 @@ describe('chat: several workers', () => {
   // sharing them between workers is the next issue; the contract wants the
   // walk-through "with one worker and with several".
   it('keys, users and posts span the workers (worker_processes 2)',
-    { ...T, todo: isReference ? false : 'the chat across workers is the next issue (README, "Status")' }, async () => {
+    { ...T, todo: false }, async () => {
       await withChat({ workers: 2 }, async (chat) => {
         const peers = [];
         for (let i = 0; i < 8; i++) peers.push(await chat.connect(`u${i}`, ['websocket']));

@@ -240,7 +240,7 @@ describe('many clients', () => {
 });
 
 describe('several workers', () => {
-  it('serves clients of every transport with 2 workers', { timeout: 20000, skip: SEVERAL_WORKERS_TODO }, async () => {
+  it('serves clients of every transport with 2 workers', { timeout: 20000, skip: false }, async () => {
     const srv = await startServer({ path: PATH, handler: 'echo', workers: 2 });
     const sockets = [];
     try {

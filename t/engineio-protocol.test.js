@@ -595,7 +595,7 @@ describe('transports option', () => {
 describe('several workers', () => {
   // With nginx, every request below uses a new TCP connection, so the
   // requests of one session are spread over the workers.
-  it('keeps polling and upgraded sessions working with 2 workers', { timeout: 20000, skip: SEVERAL_WORKERS_TODO }, async () => {
+  it('keeps polling and upgraded sessions working with 2 workers', { timeout: 20000, skip: false }, async () => {
     const srv = await startServer({ path: PATH, handler: 'engine_echo', workers: 2 });
     try {
       const sessions = [];

@@ -311,6 +311,13 @@ ngx_http_socketio_handle(ngx_http_request_t *r)
     req.origin_invalid = ngx_http_socketio_header_invalid(
                              ngx_http_socketio_header_in(r, "Origin"));
 
+    {
+        auto q = socketio::eio::parse_query(req.query);
+        ngx_http_socketio_set_variables(r, q.sid ? *q.sid : std::string(),
+                                        q.transport ? *q.transport
+                                                    : std::string());
+    }
+
     auto routed = rt->engine().route(req);
 
     if (auto *e = std::get_if<socketio::eio::Error>(&routed)) {
@@ -343,6 +350,7 @@ ngx_http_socketio_handle(ngx_http_request_t *r)
         if (!rt->node().reserve(sid)) {
             return ngx_http_socketio_zone_full(r, *rt);
         }
+        ngx_http_socketio_set_variables(r, sid, {});
         session = &rt->engine().open(socketio::eio::TransportKind::polling,
                                      socketio::ngx::Runtime::now(), NULL,
                                      sid);
@@ -359,6 +367,7 @@ ngx_http_socketio_handle(ngx_http_request_t *r)
         if (!rt->node().reserve(sid)) {
             return ngx_http_socketio_zone_full(r, *rt);
         }
+        ngx_http_socketio_set_variables(r, sid, {});
         return ngx_http_socketio_websocket(r, *rt, NULL, key, sid);
 
     case Kind::upgrade:

@@ -17,6 +17,12 @@
 #include <vector>
 
 
+static ngx_int_t ngx_http_socketio_add_variables(ngx_conf_t *cf);
+static ngx_int_t ngx_http_socketio_init(ngx_conf_t *cf);
+static ngx_int_t ngx_http_socketio_worker_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_socketio_unset_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
 static void *ngx_http_socketio_create_main_conf(ngx_conf_t *cf);
 static void *ngx_http_socketio_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_socketio_merge_loc_conf(ngx_conf_t *cf, void *parent,
@@ -148,8 +154,8 @@ static ngx_command_t  ngx_http_socketio_commands[] = {
 
 
 static ngx_http_module_t  ngx_http_socketio_module_ctx = {
-    NULL,                                  /* preconfiguration */
-    NULL,                                  /* postconfiguration */
+    ngx_http_socketio_add_variables,       /* preconfiguration */
+    ngx_http_socketio_init,                /* postconfiguration */
 
     ngx_http_socketio_create_main_conf,    /* create main configuration */
     NULL,                                  /* init main configuration */
@@ -178,13 +184,33 @@ ngx_module_t  ngx_http_socketio_module = {
 };
 
 
+static ngx_http_variable_t  ngx_http_socketio_vars[] = {
+
+    { ngx_string("socketio_sid"), NULL,
+      ngx_http_socketio_unset_variable, 0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("socketio_transport"), NULL,
+      ngx_http_socketio_unset_variable, 0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("socketio_worker"), NULL,
+      ngx_http_socketio_worker_variable, 0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+      ngx_http_null_variable
+};
+
+
+/* indexes of $socketio_sid and $socketio_transport, set as requests go */
+static ngx_int_t  ngx_http_socketio_var_index[2] = { NGX_ERROR, NGX_ERROR };
+
+
 /* the runtimes of this worker; the zones only point to them */
 static std::vector<std::unique_ptr<socketio::ngx::Runtime>>
     ngx_http_socketio_runtimes;
 
 
 socketio::ngx::Runtime *
-ngx_http_socketio_runtime(ngx_http_socketio_loc_conf_t *slcf, ngx_log_t *log)
+ngx_http_socketio_runtime(ngx_http_socketio_loc_conf_t *slcf,
+    ngx_log_t * /* log */)
 {
     auto *zone = static_cast<ngx_http_socketio_zone_t *>(slcf->zone->data);
 
@@ -341,6 +367,100 @@ ngx_http_socketio_exit_process(ngx_cycle_t * /* cycle */)
     }
 
     ngx_http_socketio_free_runtimes();
+}
+
+
+static ngx_int_t
+ngx_http_socketio_add_variables(ngx_conf_t *cf)
+{
+    ngx_http_variable_t  *var, *v;
+
+    for (v = ngx_http_socketio_vars; v->name.len; v++) {
+        var = ngx_http_add_variable(cf, &v->name, v->flags);
+        if (var == NULL) {
+            return NGX_ERROR;
+        }
+
+        var->get_handler = v->get_handler;
+        var->data = v->data;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_socketio_init(ngx_conf_t *cf)
+{
+    for (int i = 0; i < 2; i++) {
+        ngx_http_socketio_var_index[i] = ngx_http_get_variable_index(
+                                             cf, &ngx_http_socketio_vars[i].name);
+        if (ngx_http_socketio_var_index[i] == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_socketio_unset_variable(ngx_http_request_t * /* r */,
+    ngx_http_variable_value_t *v, uintptr_t /* data */)
+{
+    v->not_found = 1;
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_socketio_worker_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t /* data */)
+{
+    u_char  *p;
+
+    p = static_cast<u_char *>(ngx_pnalloc(r->pool, NGX_INT_T_LEN));
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    v->len = ngx_sprintf(p, "%ui", ngx_worker) - p;
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+    v->data = p;
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_socketio_set_variables(ngx_http_request_t *r, std::string_view sid,
+    std::string_view transport) noexcept
+{
+    std::string_view  values[2] = { sid, transport };
+
+    for (int i = 0; i < 2; i++) {
+        if (ngx_http_socketio_var_index[i] == NGX_ERROR
+            || values[i].empty())
+        {
+            continue;
+        }
+
+        std::string_view copy = ngx_http_socketio_pstrdup(r->pool, values[i]);
+        if (copy.data() == NULL) {
+            return;
+        }
+
+        ngx_http_variable_value_t *v =
+            &r->variables[ngx_http_socketio_var_index[i]];
+
+        v->data = (u_char *) copy.data();
+        v->len = copy.size();
+        v->valid = 1;
+        v->no_cacheable = 0;
+        v->not_found = 0;
+    }
 }
 
 

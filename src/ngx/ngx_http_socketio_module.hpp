@@ -82,6 +82,10 @@ char *ngx_http_socketio_status(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 ngx_int_t ngx_http_socketio_status_handler(ngx_http_request_t *r) noexcept;
 
+/* Sets $socketio_sid and $socketio_transport for this request. */
+void ngx_http_socketio_set_variables(ngx_http_request_t *r,
+    std::string_view sid, std::string_view transport) noexcept;
+
 /* Answers a whole response from memory; returns what to finalize with. */
 ngx_int_t ngx_http_socketio_respond(ngx_http_request_t *r, ngx_uint_t status,
     std::string_view content_type, std::string_view body) noexcept;
