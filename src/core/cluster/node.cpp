@@ -1067,6 +1067,8 @@ void Node::migrate(eio::Session& s, WsProxy& proxy)
 
     if (auto* st = stats()) {
         st->migrated.fetch_add(1, std::memory_order_relaxed);
+        st->sessions.fetch_sub(1, std::memory_order_relaxed);
+        st->websocket.fetch_sub(1, std::memory_order_relaxed);
     }
 
     /* it lives on over there: no close, no disconnect */
