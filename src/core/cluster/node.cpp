@@ -151,10 +151,23 @@ bool Node::join(std::int32_t pid, std::uint32_t generation,
         return true;
     }
 
-    recover();
+    if (!claim(pid, generation, index)) {
+        return false;
+    }
 
-    bus::Header& h = zone_.header();
-    bus::Guard g(h.lock, 0xfffe, liveness_);
+    /*
+     * a worker that starts is often the one nginx made to replace a dead
+     * one: clean up after it, now that this one can tell the others
+     */
+    recover();
+    return true;
+}
+
+bool Node::claim(std::int32_t pid, std::uint32_t generation,
+                 std::uint32_t index)
+{
+    bus::Guard g(zone_.header().lock,
+                 0x80000000u | static_cast<std::uint32_t>(pid), liveness_);
 
     for (std::uint16_t i = 0; i < bus::max_slots; i++) {
         bus::Slot& s = zone_.slot(i);
@@ -270,7 +283,7 @@ void Node::recover()
     std::vector<bus::UserRecord> users;
 
     {
-        bus::Guard g(zone_.header().lock, 0xfffe, liveness_);
+        bus::Guard g(zone_.header().lock, slot_ + 1u, liveness_);
         bus::SessionTable table(zone_);
         bus::Directory dir(zone_);
 
@@ -283,7 +296,7 @@ void Node::recover()
             {
                 continue;
             }
-            if (liveness_->alive(i + 1u)) {
+            if (i == slot_ || liveness_->alive(i + 1u)) {
                 continue;
             }
             s.state.store(static_cast<std::uint32_t>(bus::SlotState::dead),

@@ -174,6 +174,8 @@ private:
     void adopt(const bus::Record& r);
     void slot_gone(std::uint16_t slot);
     void recover();
+    bool claim(std::int32_t pid, std::uint32_t generation,
+               std::uint32_t index);
     void update_pin();
     void relieve_pressure();
     void log(int level, const std::string& message) { host_.log(level, message); }
