@@ -301,6 +301,11 @@ void Node::recover()
             }
             s.state.store(static_cast<std::uint32_t>(bus::SlotState::dead),
                           std::memory_order_release);
+            /* a lock it died holding is free again, before its slot (and
+               so its tag) can be taken by a new worker */
+            std::uint32_t tag = i + 1u;
+            zone_.header().log.lock.word.compare_exchange_strong(
+                tag, 0, std::memory_order_release);
             std::size_t n = table.erase_slot(i);
             auto gone = dir.remove_slot(i);
             users.insert(users.end(), gone.begin(), gone.end());
