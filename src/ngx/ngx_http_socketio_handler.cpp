@@ -216,6 +216,24 @@ ngx_http_socketio_cors(ngx_http_request_t *r,
 }
 
 
+/* socketio_worker_sessions: this worker has as many as it may hold */
+bool
+ngx_http_socketio_worker_full(ngx_http_request_t *r,
+    socketio::ngx::Runtime &rt)
+{
+    ngx_uint_t max = rt.conf().max_sessions;
+
+    if (max == 0 || rt.engine().size() < max) {
+        return false;
+    }
+
+    ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                  "socketio: worker holds %ui sessions "
+                  "(socketio_worker_sessions): new session refused", max);
+    return true;
+}
+
+
 ngx_int_t
 ngx_http_socketio_zone_full(ngx_http_request_t *r,
     socketio::ngx::Runtime &rt)
@@ -346,6 +364,12 @@ ngx_http_socketio_handle(ngx_http_request_t *r)
     switch (route.kind) {
 
     case Kind::open_polling:
+        if (ngx_http_socketio_worker_full(r, *rt)) {
+            return ngx_http_socketio_respond(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                       "application/json",
+                       socketio::eio::error_body(
+                           socketio::eio::Error::bad_request));
+        }
         sid = rt->engine().make_id();
         if (!rt->node().reserve(sid)) {
             return ngx_http_socketio_zone_full(r, *rt);
@@ -363,6 +387,12 @@ ngx_http_socketio_handle(ngx_http_request_t *r)
         return ngx_http_socketio_post(r, *rt, *route.session);
 
     case Kind::open_websocket:
+        if (ngx_http_socketio_worker_full(r, *rt)) {
+            return ngx_http_socketio_respond(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                       "application/json",
+                       socketio::eio::error_body(
+                           socketio::eio::Error::bad_request));
+        }
         sid = rt->engine().make_id();
         if (!rt->node().reserve(sid)) {
             return ngx_http_socketio_zone_full(r, *rt);

@@ -114,6 +114,20 @@ static ngx_command_t  ngx_http_socketio_commands[] = {
       offsetof(ngx_http_socketio_loc_conf_t, max_buffered),
       &ngx_http_socketio_positive },
 
+    { ngx_string("socketio_worker_sessions"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_socketio_loc_conf_t, max_sessions),
+      NULL },
+
+    { ngx_string("socketio_message_rate"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_socketio_loc_conf_t, message_rate),
+      NULL },
+
     { ngx_string("socketio_transports"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
       ngx_conf_set_bitmask_slot,
@@ -511,6 +525,8 @@ ngx_http_socketio_create_loc_conf(ngx_conf_t *cf)
     conf->upgrade_timeout = NGX_CONF_UNSET_MSEC;
     conf->max_payload = NGX_CONF_UNSET_SIZE;
     conf->max_buffered = NGX_CONF_UNSET_SIZE;
+    conf->max_sessions = NGX_CONF_UNSET_UINT;
+    conf->message_rate = NGX_CONF_UNSET_UINT;
     conf->allow_origin = static_cast<ngx_array_t *>(NGX_CONF_UNSET_PTR);
     conf->chat_relay = static_cast<ngx_array_t *>(NGX_CONF_UNSET_PTR);
     conf->zone = static_cast<ngx_shm_zone_t *>(NGX_CONF_UNSET_PTR);
@@ -538,6 +554,8 @@ ngx_http_socketio_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_size_value(conf->max_payload, prev->max_payload, 1000000);
     ngx_conf_merge_size_value(conf->max_buffered, prev->max_buffered,
                               4 * 1024 * 1024);
+    ngx_conf_merge_uint_value(conf->max_sessions, prev->max_sessions, 0);
+    ngx_conf_merge_uint_value(conf->message_rate, prev->message_rate, 0);
     ngx_conf_merge_bitmask_value(conf->transports, prev->transports,
                                  (NGX_CONF_BITMASK_SET
                                   |NGX_HTTP_SOCKETIO_POLLING
@@ -592,6 +610,8 @@ ngx_http_socketio_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         || first->upgrade_timeout != conf->upgrade_timeout
         || first->max_payload != conf->max_payload
         || first->max_buffered != conf->max_buffered
+        || first->max_sessions != conf->max_sessions
+        || first->message_rate != conf->message_rate
         || first->transports != conf->transports)
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,

@@ -52,6 +52,8 @@ struct ngx_http_socketio_loc_conf_s {
     ngx_msec_t                 upgrade_timeout;
     size_t                     max_payload;
     size_t                     max_buffered;
+    ngx_uint_t                 max_sessions;     /* per worker, 0: any */
+    ngx_uint_t                 message_rate;     /* per second, 0: any */
     ngx_uint_t                 transports;
     ngx_array_t               *allow_origin;     /* of ngx_str_t, or NULL */
     ngx_array_t               *chat_relay;       /* of ngx_str_t, or NULL */

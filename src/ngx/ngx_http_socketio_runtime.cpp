@@ -29,6 +29,7 @@ engine_config(const ngx_http_socketio_loc_conf_t &conf)
     c.max_buffered = conf.max_buffered;
     c.polling = (conf.transports & NGX_HTTP_SOCKETIO_POLLING) != 0;
     c.websocket = (conf.transports & NGX_HTTP_SOCKETIO_WEBSOCKET) != 0;
+    c.message_rate = static_cast<std::uint32_t>(conf.message_rate);
     return c;
 }
 
@@ -403,6 +404,13 @@ Runtime::on_session_closed(const eio::Session &s, std::string_view reason)
     }
 
     node_->session_closed(s, reason);
+
+    if (reason == "rate limit") {
+        ngx_log_error(NGX_LOG_INFO, log_, 0,
+                      "socketio: session %s closed: over socketio_message_rate "
+                      "(%ui a second)", s.sid().c_str(), conf_.message_rate);
+        return;
+    }
 
     if (reason == "transport buffer full") {
         ngx_log_error(NGX_LOG_INFO, log_, 0,

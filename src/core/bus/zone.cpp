@@ -21,6 +21,8 @@ const char* reason_name(Reason r) noexcept
         return "parse_error";
     case Reason::slow_reader:
         return "slow_reader";
+    case Reason::rate_limit:
+        return "rate_limit";
     case Reason::server_close:
         return "server_close";
     case Reason::shutdown:
@@ -46,6 +48,9 @@ Reason reason_of(std::string_view t) noexcept
     }
     if (t == "transport buffer full") {
         return Reason::slow_reader;
+    }
+    if (t == "rate limit") {
+        return Reason::rate_limit;
     }
     if (t == "server shutting down") {
         return Reason::shutdown;

@@ -37,6 +37,7 @@ enum class Reason : std::uint32_t {
     ping_timeout,
     parse_error,
     slow_reader,
+    rate_limit,
     server_close,
     shutdown,
     other,

@@ -22,6 +22,9 @@ struct Config {
     std::size_t max_buffered = 4 * 1024 * 1024;
     bool polling = true;
     bool websocket = true;
+    /* messages a session may send per second (0: any number); a burst of
+       as many is allowed, beyond it the session is closed */
+    std::uint32_t message_rate = 0;
 };
 
 }  // namespace socketio::eio

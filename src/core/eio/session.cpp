@@ -325,6 +325,10 @@ void Session::on_packet(const Packet& p)
         break;
 
     case PacketType::message:
+        if (!within_rate()) {
+            abort("rate limit");
+            break;
+        }
         endpoint_->on_message(p.binary, p.data);
         break;
 
@@ -337,6 +341,30 @@ void Session::on_packet(const Packet& p)
     case PacketType::noop:
         break;
     }
+}
+
+bool Session::within_rate()
+{
+    std::int64_t rate = engine_.config().message_rate;
+    if (rate == 0) {
+        return true;
+    }
+
+    /* a bucket of `rate` messages, refilled at `rate` a second */
+    std::int64_t full = rate * 1000;
+    Millis t = now();
+    if (rate_tokens_ < 0) {
+        rate_tokens_ = full;
+    } else {
+        rate_tokens_ = std::min(full, rate_tokens_ + (t - rate_at_) * rate);
+    }
+    rate_at_ = t;
+
+    if (rate_tokens_ < 1000) {
+        return false;
+    }
+    rate_tokens_ -= 1000;
+    return true;
 }
 
 /* --- closing --- */
@@ -361,6 +389,12 @@ void Session::abort(std::string_view reason, std::string_view final_poll)
     out_.clear();
     out_bytes_ = 0;
     final_poll_ = final_poll;
+    if (reason == "rate limit" || reason == "transport buffer full") {
+        /* the client is told why, in the close frame */
+        close_code_ = 1008;
+        close_reason_ = reason == "rate limit" ? "message rate exceeded"
+                                               : "slow reader";
+    }
     notify_close(reason);
     mark_dirty();
 }
@@ -541,7 +575,7 @@ void Session::release_transports()
     if (ws_ != nullptr) {
         WebSocketLink* link = ws_;
         ws_ = nullptr;
-        link->close(1000, "");
+        link->close(close_code_, close_reason_);
     }
 }
 

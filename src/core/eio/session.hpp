@@ -111,6 +111,7 @@ public:
 
 private:
     void on_packet(const Packet& p);
+    bool within_rate();
     void on_probe_packet(const Packet& p);
     /* Immediate close. `final_poll` answers a waiting GET. */
     void abort(std::string_view reason, std::string_view final_poll = "1");
@@ -134,6 +135,8 @@ private:
     std::string close_request_;
     bool close_requested_ = false;
     std::string final_poll_ = "1";
+    std::uint16_t close_code_ = 1000;   /* for the WebSocket */
+    std::string close_reason_;
 
     /* transports */
     PollWaiter* poll_ = nullptr;
@@ -147,6 +150,10 @@ private:
     bool cancel_probe_ = false;
     bool upgraded_ = false;
     Millis upgrade_deadline_ = never;
+
+    /* rate limit: a token bucket, tokens in thousandths of a message */
+    std::int64_t rate_tokens_ = -1;
+    Millis rate_at_ = 0;
 
     /* heartbeat */
     Millis next_ping_;
