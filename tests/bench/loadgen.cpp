@@ -1,0 +1,1437 @@
+/*
+ * socketio_loadgen: a Socket.IO load generator on libwebsockets (4.1), one
+ * process, one lws context, one event loop. It opens thousands of Socket.IO
+ * clients against a server running the chat of shared/chat-contract.md (the
+ * module's `socketio_handler chat`, or tests/bench/reference-chat.js), names
+ * each through the chat's `login`, drives posts, and prints one JSON line of
+ * measurements per run.
+ *
+ * Transports:
+ *   WebSocket  lws WebSocket client connections (?EIO=4&transport=websocket):
+ *              answers pings, sends "40", then `421["login","bN"]`.
+ *   polling    a minimal HTTP/1.1 client (http1.hpp) over lws *raw* client
+ *              sockets (method "RAW") in the same event loop: two keep-alive
+ *              connections per client as a browser keeps them, one for the
+ *              long-polling GETs, one for the POSTs (packets queued while a
+ *              POST is in flight go out together in the next one).
+ *
+ * Modes:
+ *   chat       N clients (--polling of them poll), all logged in; then posts
+ *              `42<id>["message","{\"p\":P,\"s\":S,\"q\":Q,\"t\":T}"]` (post P,
+ *              sender S, its Q-th post, T the send time in µs) at --rate
+ *              posts/s spread round robin over the clients, or, with
+ *              --rate 0, as fast as the server takes them: a closed loop that
+ *              keeps --window posts in flight (a post is in flight until every
+ *              other client got it). The chat hands every other socket
+ *              `42["message","bS: TEXT"]`; each receiver parses (P, S, Q, T)
+ *              back, and a bit per (post, receiver) counts exactly who got what
+ *              (duplicates, deliveries to the sender or of unknown posts are
+ *              counted apart).
+ *   idle       N WebSocket clients connected and logged in, nothing more:
+ *              the server's resident memory per socket.
+ *   handshake  --conns keep-alive connections doing polling handshakes
+ *              (GET ?EIO=4&transport=polling) back to back: new sessions/s.
+ *
+ * Server cost: --server-pid PID (nginx's master, or node) is read from /proc
+ * with its children: CPU seconds (utime + stime) over the measured window,
+ * and resident memory (VmRSS) before any client and with all connected.
+ *
+ * Output: one JSON line on stdout. Progress and errors on stderr.
+ */
+
+#include "http1.hpp"
+#include "procstat.hpp"
+
+#include <libwebsockets.h>
+
+#include <sys/resource.h>
+#include <signal.h>
+#include <time.h>
+
+#include <algorithm>
+#include <cinttypes>
+#include <cmath>
+#include <cstdarg>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <deque>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace {
+
+namespace http1 = bench::http1;
+
+std::int64_t now_us()
+{
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<std::int64_t>(ts.tv_sec) * 1000000
+           + ts.tv_nsec / 1000;
+}
+
+double cpu_self_s()
+{
+    rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec)
+           + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+void note(const char* fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    std::fprintf(stderr, "loadgen: ");
+    std::vfprintf(stderr, fmt, ap);
+    std::fputc('\n', stderr);
+    va_end(ap);
+}
+
+/* ------------------------------------------------------------------ */
+/* options */
+
+enum class Mode { chat, idle, handshake };
+
+struct Options {
+    std::string url = "http://127.0.0.1:8080/socket.io/";
+    std::string host = "127.0.0.1";
+    int port = 8080;
+    std::string path = "/socket.io/";
+    Mode mode = Mode::chat;
+    int clients = 100;
+    int polling = 0;
+    double rate = 100;            /* posts/s; 0: closed loop */
+    int window = 16;              /* closed loop: posts in flight */
+    double duration = 10;         /* seconds of posts (or handshakes) */
+    int size = 0;                 /* padding bytes in each post */
+    int server_pid = 0;
+    std::string label;
+    int connect_concurrency = 200;
+    double drain = 10;            /* seconds to wait for the last deliveries */
+    double settle = 2;            /* before measuring memory / posting */
+    double setup_timeout = 120;
+    double stall = 5;             /* closed loop: a post older is given up */
+    int conns = 32;               /* handshake mode */
+    std::string evlib = "uv";     /* lws event library: uv, ev or poll */
+};
+
+Options opt;
+
+[[noreturn]] void usage()
+{
+    std::fprintf(stderr,
+        "usage: socketio_loadgen --url http://HOST:PORT/PATH/ [options]\n"
+        "  --mode chat|idle|handshake   (chat)\n"
+        "  --clients N                  clients (100)\n"
+        "  --polling N                  how many of them poll (0)\n"
+        "  --rate R                     posts/s over all clients; 0: closed loop (100)\n"
+        "  --window W                   closed loop: posts in flight (16)\n"
+        "  --duration S                 seconds of posting / handshaking (10)\n"
+        "  --size B                     padding bytes per post (0)\n"
+        "  --server-pid PID             server process (and children) to measure\n"
+        "  --label TEXT                 copied into the JSON line\n"
+        "  --connect-concurrency K      connections being set up at once (200)\n"
+        "  --drain S  --settle S  --setup-timeout S  --stall S\n"
+        "  --conns K                    handshake mode: connections (32)\n"
+        "  --evlib uv|ev|poll           lws event library (uv: epoll; poll()\n"
+        "                               costs O(connections) per wake-up)\n");
+    std::exit(2);
+}
+
+void parse_url()
+{
+    std::string u = opt.url;
+    auto scheme = u.find("://");
+    if (scheme == std::string::npos) {
+        usage();
+    }
+    std::string rest = u.substr(scheme + 3);
+    auto slash = rest.find('/');
+    std::string hostport = rest.substr(0, slash);
+    opt.path = slash == std::string::npos ? "/" : rest.substr(slash);
+    auto colon = hostport.rfind(':');
+    if (colon == std::string::npos) {
+        opt.host = hostport;
+        opt.port = 80;
+    } else {
+        opt.host = hostport.substr(0, colon);
+        opt.port = std::atoi(hostport.c_str() + colon + 1);
+    }
+    if (opt.path.find('?') != std::string::npos) {
+        usage();
+    }
+}
+
+void parse_args(int argc, char** argv)
+{
+    for (int i = 1; i < argc; i++) {
+        std::string a = argv[i];
+        auto val = [&]() -> const char* {
+            if (i + 1 >= argc) {
+                usage();
+            }
+            return argv[++i];
+        };
+        if (a == "--url") {
+            opt.url = val();
+        } else if (a == "--mode") {
+            std::string m = val();
+            if (m == "chat") {
+                opt.mode = Mode::chat;
+            } else if (m == "idle") {
+                opt.mode = Mode::idle;
+            } else if (m == "handshake") {
+                opt.mode = Mode::handshake;
+            } else {
+                usage();
+            }
+        } else if (a == "--clients") {
+            opt.clients = std::atoi(val());
+        } else if (a == "--polling") {
+            opt.polling = std::atoi(val());
+        } else if (a == "--rate") {
+            opt.rate = std::atof(val());
+        } else if (a == "--window") {
+            opt.window = std::atoi(val());
+        } else if (a == "--duration") {
+            opt.duration = std::atof(val());
+        } else if (a == "--size") {
+            opt.size = std::atoi(val());
+        } else if (a == "--server-pid") {
+            opt.server_pid = std::atoi(val());
+        } else if (a == "--label") {
+            opt.label = val();
+        } else if (a == "--connect-concurrency") {
+            opt.connect_concurrency = std::atoi(val());
+        } else if (a == "--drain") {
+            opt.drain = std::atof(val());
+        } else if (a == "--settle") {
+            opt.settle = std::atof(val());
+        } else if (a == "--setup-timeout") {
+            opt.setup_timeout = std::atof(val());
+        } else if (a == "--stall") {
+            opt.stall = std::atof(val());
+        } else if (a == "--conns") {
+            opt.conns = std::atoi(val());
+        } else if (a == "--evlib") {
+            opt.evlib = val();
+            if (opt.evlib != "uv" && opt.evlib != "ev" && opt.evlib != "poll") {
+                usage();
+            }
+        } else {
+            usage();
+        }
+    }
+    parse_url();
+    if (opt.clients < 1 || opt.polling < 0 || opt.polling > opt.clients
+        || opt.window < 1 || opt.connect_concurrency < 1 || opt.conns < 1) {
+        usage();
+    }
+    if (opt.mode == Mode::idle) {
+        opt.polling = 0;
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* state */
+
+struct Client;
+
+struct HttpConn {
+    enum class Kind { get, post, handshake };
+    enum class State { closed, connecting, open };
+
+    Client* client = nullptr;           /* null for handshake mode */
+    Kind kind = Kind::get;
+    State state = State::closed;
+    lws* wsi = nullptr;
+    std::string out;                    /* request bytes not yet written */
+    std::string in;                     /* response bytes not yet parsed */
+    bool busy = false;                  /* a request awaits its response */
+    std::string request;                /* kept for one retry (see on_close) */
+    int retries = 0;
+};
+
+struct Client {
+    enum class State { idle, connecting, open, connected, ready, failed, closed };
+
+    std::uint32_t idx = 0;
+    bool polling = false;
+    State state = State::idle;
+    int attempts = 0;
+    bool counted_pending = false;       /* in the connect ramp's count */
+
+    /* WebSocket */
+    lws* wsi = nullptr;
+    std::deque<std::string> outq;       /* LWS_PRE bytes, then the packet */
+    std::string rx;
+
+    /* polling */
+    std::string sid;
+    HttpConn get;
+    HttpConn post;
+    std::string post_body;              /* packets waiting for the next POST */
+
+    std::uint32_t seq = 0;
+};
+
+struct Post {
+    std::uint32_t sender;
+    std::uint32_t seq;
+    std::int64_t sent_us;
+    std::uint32_t got = 0;
+    bool closed = false;                /* complete or given up */
+};
+
+enum class Phase { setup, settle, posting, drain, done };
+
+struct Stats {
+    std::uint64_t connect_errors = 0;
+    std::uint64_t retries = 0;
+    std::uint64_t http_retries = 0;
+    std::uint64_t http_errors = 0;
+    std::uint64_t disconnects = 0;
+    std::uint64_t close_packets = 0;
+    std::uint64_t connect_errors_sio = 0;
+    std::uint64_t login_failures = 0;
+    std::uint64_t unexpected = 0;
+    std::uint64_t pings = 0;
+    std::uint64_t acks = 0;
+    std::uint64_t delivered = 0;
+    std::uint64_t duplicates = 0;
+    std::uint64_t bogus = 0;
+    std::uint64_t self = 0;
+    std::uint64_t given_up = 0;
+    std::uint64_t handshakes = 0;
+    std::uint64_t handshake_errors = 0;
+};
+
+struct Global {
+    lws_context* ctx = nullptr;
+    std::vector<std::unique_ptr<Client>> clients;
+    std::vector<Client*> retry;
+    std::size_t next_connect = 0;
+    int pending = 0;                    /* clients between connect and "40" */
+    int ready = 0;
+    int failed = 0;
+
+    Phase phase = Phase::setup;
+    std::int64_t t_start = 0;           /* program start */
+    std::int64_t t_ready = 0;           /* every client ready */
+    std::int64_t t_phase = 0;           /* posting (or handshakes) began */
+    std::int64_t t_post_end = 0;
+    std::int64_t t_last_delivery = 0;
+    std::int64_t t_end = 0;
+
+    /* posts */
+    std::vector<Client*> senders;
+    std::size_t next_sender = 0;
+    std::vector<Post> posts;
+    std::vector<std::uint64_t> bits;    /* posts x words */
+    std::size_t words = 0;
+    std::uint32_t expected_per_post = 0;
+    std::size_t completed = 0;
+    int inflight = 0;
+    std::deque<std::uint32_t> open_posts;
+    std::vector<std::uint32_t> lat_us;
+
+    /* handshake mode */
+    std::vector<std::unique_ptr<HttpConn>> hconns;
+
+    Stats st;
+    bench::ProcSample srv_base, srv_ready, srv_start, srv_end;
+    double cpu_self_start = 0, cpu_self_end = 0;
+    double machine_start = 0, machine_end = 0;
+    std::string error;
+
+    lws_sorted_usec_list_t tick_sul;
+    std::string host_header;
+};
+
+Global g;
+
+/* ------------------------------------------------------------------ */
+/* sending */
+
+void http_send(HttpConn& h, std::string req);
+void start_get(Client& c);
+
+void ws_queue(Client& c, std::string_view packet)
+{
+    std::string m(LWS_PRE, '\0');
+    m.append(packet);
+    c.outq.push_back(std::move(m));
+    if (c.wsi != nullptr) {
+        lws_callback_on_writable(c.wsi);
+    }
+}
+
+std::string polling_target(const Client* c)
+{
+    std::string t = opt.path + "?EIO=4&transport=polling";
+    if (c != nullptr && !c->sid.empty()) {
+        t += "&sid=";
+        t += c->sid;
+    }
+    return t;
+}
+
+void flush_post(Client& c)
+{
+    if (c.post.busy || c.post_body.empty()) {
+        return;
+    }
+    std::string req = "POST " + polling_target(&c) + " HTTP/1.1\r\nHost: "
+                      + g.host_header
+                      + "\r\nContent-Type: text/plain;charset=UTF-8"
+                        "\r\nContent-Length: "
+                      + std::to_string(c.post_body.size()) + "\r\n\r\n";
+    req += c.post_body;
+    c.post_body.clear();
+    http_send(c.post, std::move(req));
+}
+
+/* One Engine.IO packet from client `c` (type digit first). */
+void send_packet(Client& c, std::string_view packet)
+{
+    if (!c.polling) {
+        ws_queue(c, packet);
+        return;
+    }
+    if (!c.post_body.empty()) {
+        c.post_body += '\x1e';
+    }
+    c.post_body.append(packet);
+    flush_post(c);
+}
+
+/* ------------------------------------------------------------------ */
+/* posts and deliveries */
+
+void close_post(std::uint32_t p)
+{
+    Post& post = g.posts[p];
+    if (post.closed) {
+        return;
+    }
+    post.closed = true;
+    if (opt.rate <= 0) {
+        g.inflight--;
+    }
+}
+
+void make_post(Client& c)
+{
+    std::uint32_t p = static_cast<std::uint32_t>(g.posts.size());
+    std::int64_t t = now_us();
+    g.posts.push_back(Post{c.idx, c.seq, t});
+    g.bits.resize(g.bits.size() + g.words, 0);
+    g.open_posts.push_back(p);
+
+    char text[160];
+    int n = std::snprintf(text, sizeof(text),
+                          "{\\\"p\\\":%u,\\\"s\\\":%u,\\\"q\\\":%u,\\\"t\\\":%"
+                          PRId64,
+                          p, c.idx, c.seq, t);
+    std::string pkt = "42" + std::to_string(2 + static_cast<std::uint64_t>(c.seq))
+                      + "[\"message\",\"";
+    pkt.append(text, static_cast<std::size_t>(n));
+    if (opt.size > 0) {
+        pkt += ",\\\"x\\\":\\\"";
+        pkt.append(static_cast<std::size_t>(opt.size), 'x');
+        pkt += "\\\"";
+    }
+    pkt += "}\"]";
+    c.seq++;
+    send_packet(c, pkt);
+    if (opt.rate <= 0) {
+        g.inflight++;
+    }
+}
+
+Client& next_sender()
+{
+    Client* c = g.senders[g.next_sender];
+    g.next_sender = (g.next_sender + 1) % g.senders.size();
+    return *c;
+}
+
+void pump_closed_loop()
+{
+    while (g.phase == Phase::posting && g.inflight < opt.window) {
+        make_post(next_sender());
+    }
+}
+
+bool number_after(std::string_view s, std::string_view key, std::uint64_t& v)
+{
+    auto pos = s.find(key);
+    if (pos == std::string_view::npos) {
+        return false;
+    }
+    pos += key.size();
+    if (pos >= s.size() || s[pos] < '0' || s[pos] > '9') {
+        return false;
+    }
+    v = 0;
+    while (pos < s.size() && s[pos] >= '0' && s[pos] <= '9') {
+        v = v * 10 + static_cast<std::uint64_t>(s[pos] - '0');
+        pos++;
+    }
+    return true;
+}
+
+/* `42["message","bS: {\"p\":P,\"s\":S,\"q\":Q,\"t\":T}"]` (sio part) */
+void on_delivery(Client& c, std::string_view s)
+{
+    static constexpr std::string_view prefix = "2[\"message\",\"b";
+    std::int64_t now = now_us();
+    s.remove_prefix(prefix.size());
+    std::uint64_t name = 0, p = 0, sender = 0, q = 0, t = 0;
+    bool ok = number_after(s, "", name) && number_after(s, "\\\"p\\\":", p)
+              && number_after(s, "\\\"s\\\":", sender)
+              && number_after(s, "\\\"q\\\":", q)
+              && number_after(s, "\\\"t\\\":", t);
+    if (!ok || p >= g.posts.size() || g.posts[p].sender != sender
+        || name != sender || g.posts[p].seq != q
+        || static_cast<std::int64_t>(t) != g.posts[p].sent_us) {
+        g.st.bogus++;
+        return;
+    }
+    if (sender == c.idx) {
+        g.st.self++;
+        return;
+    }
+    std::uint64_t& word = g.bits[p * g.words + c.idx / 64];
+    std::uint64_t bit = std::uint64_t{1} << (c.idx % 64);
+    if (word & bit) {
+        g.st.duplicates++;
+        return;
+    }
+    word |= bit;
+    g.st.delivered++;
+    g.t_last_delivery = now;
+    std::int64_t lat = now - static_cast<std::int64_t>(t);
+    g.lat_us.push_back(static_cast<std::uint32_t>(
+        std::min<std::int64_t>(std::max<std::int64_t>(lat, 0), UINT32_MAX)));
+    Post& post = g.posts[p];
+    if (++post.got == g.expected_per_post) {
+        g.completed++;
+        close_post(static_cast<std::uint32_t>(p));
+        if (opt.rate <= 0) {
+            pump_closed_loop();
+        }
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* protocol */
+
+void client_failed(Client& c, const char* why)
+{
+    if (c.state == Client::State::failed) {
+        return;
+    }
+    if (c.counted_pending) {
+        c.counted_pending = false;
+        g.pending--;
+    }
+    if (c.state == Client::State::ready) {
+        g.ready--;
+    }
+    c.state = Client::State::failed;
+    g.failed++;
+    if (g.failed <= 5) {
+        note("client %u failed: %s", c.idx, why);
+    }
+}
+
+void on_sio(Client& c, std::string_view s)
+{
+    if (s.empty()) {
+        g.st.unexpected++;
+        return;
+    }
+    switch (s[0]) {
+    case '0':                                   /* CONNECT answered */
+        if (c.state != Client::State::open) {
+            g.st.unexpected++;
+            return;
+        }
+        c.state = Client::State::connected;
+        if (c.counted_pending) {
+            c.counted_pending = false;
+            g.pending--;
+        }
+        send_packet(c, "421[\"login\",\"b" + std::to_string(c.idx) + "\"]");
+        return;
+    case '4':                                   /* CONNECT_ERROR */
+        g.st.connect_errors_sio++;
+        client_failed(c, "connect_error");
+        return;
+    case '3': {                                 /* ACK */
+        std::uint64_t id = 0;
+        if (!number_after(s.substr(1), "", id)) {
+            g.st.unexpected++;
+            return;
+        }
+        if (id == 1) {
+            if (s.find("Welcome b") != std::string_view::npos
+                && c.state == Client::State::connected) {
+                c.state = Client::State::ready;
+                g.ready++;
+            } else {
+                g.st.login_failures++;
+                client_failed(c, "login refused");
+            }
+        } else {
+            g.st.acks++;
+        }
+        return;
+    }
+    case '2':
+        if (s.compare(0, 14, "2[\"message\",\"b") == 0) {
+            on_delivery(c, s);
+            return;
+        }
+        g.st.unexpected++;
+        return;
+    default:
+        g.st.unexpected++;
+        return;
+    }
+}
+
+void on_eio(Client& c, std::string_view p)
+{
+    if (p.empty()) {
+        g.st.unexpected++;
+        return;
+    }
+    switch (p[0]) {
+    case '0':
+        if (!c.polling && c.state == Client::State::connecting) {
+            c.state = Client::State::open;
+            send_packet(c, "40");
+        } else {
+            g.st.unexpected++;
+        }
+        return;
+    case '1':
+        g.st.close_packets++;
+        return;
+    case '2':
+        g.st.pings++;
+        send_packet(c, "3");
+        return;
+    case '4':
+        on_sio(c, p.substr(1));
+        return;
+    case '6':
+        return;
+    default:
+        g.st.unexpected++;
+        return;
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* connections */
+
+void connect_ws(Client& c)
+{
+    static std::string path = opt.path + "?EIO=4&transport=websocket";
+    lws_client_connect_info ci;
+    std::memset(&ci, 0, sizeof(ci));
+    ci.context = g.ctx;
+    ci.address = opt.host.c_str();
+    ci.port = opt.port;
+    ci.path = path.c_str();
+    ci.host = opt.host.c_str();
+    ci.protocol = nullptr;
+    ci.local_protocol_name = "sio-ws";
+    ci.ietf_version_or_minus_one = -1;
+    ci.opaque_user_data = &c;
+    c.state = Client::State::connecting;
+    c.rx.clear();
+    c.wsi = nullptr;
+    lws* wsi = lws_client_connect_via_info(&ci);
+    if (wsi == nullptr && c.state == Client::State::connecting) {
+        /* refused before any callback */
+        g.st.connect_errors++;
+        client_failed(c, "lws_client_connect_via_info");
+    } else if (c.state == Client::State::connecting) {
+        c.wsi = wsi;
+    }
+}
+
+bool connect_raw(HttpConn& h)
+{
+    lws_client_connect_info ci;
+    std::memset(&ci, 0, sizeof(ci));
+    ci.context = g.ctx;
+    ci.address = opt.host.c_str();
+    ci.port = opt.port;
+    ci.path = "/";
+    ci.host = opt.host.c_str();
+    ci.method = "RAW";
+    ci.local_protocol_name = "raw-http";
+    ci.opaque_user_data = &h;
+    h.state = HttpConn::State::connecting;
+    h.in.clear();
+    lws* wsi = lws_client_connect_via_info(&ci);
+    if (wsi == nullptr) {
+        h.state = HttpConn::State::closed;
+        return false;
+    }
+    if (h.state == HttpConn::State::connecting) {
+        h.wsi = wsi;
+    }
+    return true;
+}
+
+void http_failed(HttpConn& h, const char* why)
+{
+    g.st.http_errors++;
+    h.busy = false;
+    if (h.client != nullptr) {
+        client_failed(*h.client, why);
+    } else {
+        g.st.handshake_errors++;
+    }
+}
+
+void http_send(HttpConn& h, std::string req)
+{
+    h.busy = true;
+    h.request = req;
+    h.out = std::move(req);
+    if (h.state == HttpConn::State::closed) {
+        if (!connect_raw(h)) {
+            http_failed(h, "raw connect");
+        }
+    } else if (h.state == HttpConn::State::open && h.wsi != nullptr) {
+        lws_callback_on_writable(h.wsi);
+    }
+}
+
+void start_handshake_get(HttpConn& h)
+{
+    http_send(h, "GET " + polling_target(nullptr) + " HTTP/1.1\r\nHost: "
+                     + g.host_header + "\r\n\r\n");
+}
+
+void start_get(Client& c)
+{
+    http_send(c.get, "GET " + polling_target(&c) + " HTTP/1.1\r\nHost: "
+                         + g.host_header + "\r\n\r\n");
+}
+
+void start_client(Client& c)
+{
+    c.attempts++;
+    c.counted_pending = true;
+    g.pending++;
+    if (!c.polling) {
+        connect_ws(c);
+        return;
+    }
+    c.state = Client::State::connecting;
+    c.sid.clear();
+    c.get.client = &c;
+    c.get.kind = HttpConn::Kind::get;
+    c.post.client = &c;
+    c.post.kind = HttpConn::Kind::post;
+    start_get(c);
+}
+
+void pump_connects()
+{
+    while (g.pending < opt.connect_concurrency) {
+        Client* c = nullptr;
+        if (!g.retry.empty()) {
+            c = g.retry.back();
+            g.retry.pop_back();
+        } else if (g.next_connect < g.clients.size()) {
+            c = g.clients[g.next_connect++].get();
+        } else {
+            return;
+        }
+        start_client(*c);
+    }
+}
+
+/* A WebSocket that could not connect: try again, up to three times. */
+void ws_connect_error(Client& c, const char* why)
+{
+    c.wsi = nullptr;
+    g.st.connect_errors++;
+    if (c.state != Client::State::connecting) {
+        return;
+    }
+    if (c.counted_pending) {
+        c.counted_pending = false;
+        g.pending--;
+    }
+    if (c.attempts < 3 && g.phase == Phase::setup) {
+        g.st.retries++;
+        c.state = Client::State::idle;
+        g.retry.push_back(&c);
+        return;
+    }
+    client_failed(c, why);
+}
+
+void on_http_response(HttpConn& h, http1::Response& r)
+{
+    h.busy = false;
+    h.retries = 0;
+
+    if (h.kind == HttpConn::Kind::handshake) {
+        if (r.status == 200 && r.body.compare(0, 2, "0{") == 0) {
+            if (g.phase == Phase::posting) {
+                g.st.handshakes++;
+            }
+        } else {
+            g.st.handshake_errors++;
+        }
+        if (g.phase == Phase::posting) {
+            start_handshake_get(h);
+        }
+        return;
+    }
+
+    Client& c = *h.client;
+    if (c.state == Client::State::failed) {
+        return;
+    }
+    if (r.status != 200) {
+        if (g.st.http_errors < 5) {
+            note("client %u: HTTP %d: %s", c.idx, r.status, r.body.c_str());
+        }
+        http_failed(h, "HTTP status");
+        return;
+    }
+
+    if (h.kind == HttpConn::Kind::post) {
+        flush_post(c);
+        return;
+    }
+
+    if (c.sid.empty()) {                        /* the handshake */
+        auto pos = r.body.find("\"sid\":\"");
+        if (r.body.empty() || r.body[0] != '0' || pos == std::string::npos) {
+            http_failed(h, "bad handshake");
+            return;
+        }
+        pos += 7;
+        c.sid = r.body.substr(pos, r.body.find('"', pos) - pos);
+        c.state = Client::State::open;
+        send_packet(c, "40");
+        start_get(c);
+        return;
+    }
+
+    std::string_view body = r.body;
+    bool closed = false;
+    while (!body.empty()) {
+        auto end = body.find('\x1e');
+        std::string_view pkt = body.substr(0, end);
+        if (!pkt.empty() && pkt[0] == '1') {
+            closed = true;
+        }
+        on_eio(c, pkt);
+        if (end == std::string_view::npos) {
+            break;
+        }
+        body.remove_prefix(end + 1);
+    }
+    if (closed) {
+        g.st.disconnects++;
+        client_failed(c, "closed by the server");
+        return;
+    }
+    if (c.state != Client::State::failed) {
+        start_get(c);
+    }
+}
+
+int raw_callback(lws* wsi, lws_callback_reasons reason, void* user, void* in,
+                 size_t len)
+{
+    (void) user;
+    auto* h = static_cast<HttpConn*>(lws_get_opaque_user_data(wsi));
+    if (h == nullptr) {
+        return 0;
+    }
+
+    switch (reason) {
+    case LWS_CALLBACK_RAW_CONNECTED:
+        h->wsi = wsi;
+        h->state = HttpConn::State::open;
+        if (!h->out.empty()) {
+            lws_callback_on_writable(wsi);
+        }
+        break;
+
+    case LWS_CALLBACK_RAW_WRITEABLE: {
+        if (h->out.empty()) {
+            break;
+        }
+        std::string buf(LWS_PRE, '\0');
+        buf += h->out;
+        h->out.clear();
+        int n = lws_write(wsi, reinterpret_cast<unsigned char*>(&buf[LWS_PRE]),
+                          buf.size() - LWS_PRE, LWS_WRITE_RAW);
+        if (n < 0) {
+            return -1;
+        }
+        break;
+    }
+
+    case LWS_CALLBACK_RAW_RX: {
+        h->in.append(static_cast<const char*>(in), len);
+        for (;;) {
+            if (!h->busy) {
+                if (!h->in.empty()) {
+                    g.st.unexpected++;
+                    h->in.clear();
+                }
+                break;
+            }
+            http1::Response r;
+            std::size_t used = 0;
+            auto res = http1::parse_response(h->in, r, used);
+            if (res == http1::Parse::need_more) {
+                break;
+            }
+            if (res == http1::Parse::error) {
+                http_failed(*h, "bad HTTP response");
+                return -1;
+            }
+            h->in.erase(0, used);
+            on_http_response(*h, r);
+        }
+        break;
+    }
+
+    case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
+    case LWS_CALLBACK_RAW_CLOSE: {
+        bool was_connecting = h->state == HttpConn::State::connecting;
+        h->state = HttpConn::State::closed;
+        h->wsi = nullptr;
+        if (!h->busy) {
+            break;                              /* an idle keep-alive closed */
+        }
+        /*
+         * The request was in flight. A keep-alive connection the server
+         * closed as the request went out never saw it: send it once more
+         * on a new connection (a browser does the same).
+         */
+        if (h->in.empty() && h->retries < 2
+            && (g.phase != Phase::done)) {
+            h->retries++;
+            g.st.http_retries++;
+            h->out = h->request;
+            if (connect_raw(*h)) {
+                break;
+            }
+        }
+        if (was_connecting) {
+            g.st.connect_errors++;
+        }
+        http_failed(*h, reason == LWS_CALLBACK_RAW_CLOSE
+                            ? "connection closed" : "connection error");
+        break;
+    }
+
+    default:
+        break;
+    }
+    return 0;
+}
+
+int ws_callback(lws* wsi, lws_callback_reasons reason, void* user, void* in,
+                size_t len)
+{
+    (void) user;
+    auto* c = static_cast<Client*>(lws_get_opaque_user_data(wsi));
+    if (c == nullptr) {
+        return 0;
+    }
+
+    switch (reason) {
+    case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
+        if (g.st.connect_errors < 5) {
+            note("client %u: connection error: %s", c->idx,
+                 in ? static_cast<const char*>(in) : "(none)");
+        }
+        ws_connect_error(*c, "connection error");
+        break;
+
+    case LWS_CALLBACK_CLIENT_ESTABLISHED:
+        c->wsi = wsi;
+        if (!c->outq.empty()) {
+            lws_callback_on_writable(wsi);
+        }
+        break;
+
+    case LWS_CALLBACK_CLIENT_RECEIVE: {
+        bool first = lws_is_first_fragment(wsi);
+        bool last = lws_is_final_fragment(wsi)
+                    && lws_remaining_packet_payload(wsi) == 0;
+        if (first && last) {
+            if (lws_frame_is_binary(wsi)) {
+                g.st.unexpected++;
+            } else {
+                on_eio(*c, std::string_view(static_cast<const char*>(in), len));
+            }
+            break;
+        }
+        if (first) {
+            c->rx.clear();
+        }
+        c->rx.append(static_cast<const char*>(in), len);
+        if (last) {
+            on_eio(*c, c->rx);
+            c->rx.clear();
+        }
+        break;
+    }
+
+    case LWS_CALLBACK_CLIENT_WRITEABLE: {
+        if (c->outq.empty()) {
+            break;
+        }
+        std::string m = std::move(c->outq.front());
+        c->outq.pop_front();
+        int n = lws_write(wsi, reinterpret_cast<unsigned char*>(&m[LWS_PRE]),
+                          m.size() - LWS_PRE, LWS_WRITE_TEXT);
+        if (n < 0) {
+            return -1;
+        }
+        if (!c->outq.empty()) {
+            lws_callback_on_writable(wsi);
+        }
+        break;
+    }
+
+    case LWS_CALLBACK_CLIENT_CLOSED:
+        c->wsi = nullptr;
+        if (c->state == Client::State::connecting) {
+            ws_connect_error(*c, "closed while connecting");
+        } else if (c->state != Client::State::failed
+                   && g.phase != Phase::done) {
+            g.st.disconnects++;
+            client_failed(*c, "closed by the server");
+        }
+        break;
+
+    default:
+        break;
+    }
+    return 0;
+}
+
+const lws_protocols protocols[] = {
+    {"sio-ws", ws_callback, 0, 0, 0, nullptr, 0},
+    {"raw-http", raw_callback, 0, 0, 0, nullptr, 0},
+    {nullptr, nullptr, 0, 0, 0, nullptr, 0},
+};
+
+/* ------------------------------------------------------------------ */
+/* the run */
+
+double percentile(std::vector<std::uint32_t>& v, double q)
+{
+    if (v.empty()) {
+        return 0;
+    }
+    std::size_t k = static_cast<std::size_t>(
+        std::min<double>(static_cast<double>(v.size() - 1),
+                         std::floor(q * static_cast<double>(v.size()))));
+    std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(k),
+                     v.end());
+    return v[k] / 1000.0;
+}
+
+std::string json_escape(const std::string& s)
+{
+    std::string o;
+    for (char ch : s) {
+        if (ch == '"' || ch == '\\') {
+            o += '\\';
+            o += ch;
+        } else if (static_cast<unsigned char>(ch) < 0x20) {
+            char b[8];
+            std::snprintf(b, sizeof(b), "\\u%04x", ch);
+            o += b;
+        } else {
+            o += ch;
+        }
+    }
+    return o;
+}
+
+void finish()
+{
+    g.t_end = now_us();
+    g.phase = Phase::done;
+    if (!g.srv_end.ok) {
+        g.cpu_self_end = cpu_self_s();
+        g.machine_end = bench::machine_busy_s();
+        g.srv_end = bench::sample_server(opt.server_pid);
+    }
+
+    const char* mode = opt.mode == Mode::chat
+                           ? "chat"
+                           : opt.mode == Mode::idle ? "idle" : "handshake";
+    std::string out = "{";
+    auto kv = [&](const char* k, const std::string& v, bool quote = false) {
+        if (out.size() > 1) {
+            out += ',';
+        }
+        out += '"';
+        out += k;
+        out += "\":";
+        if (quote) {
+            out += '"' + json_escape(v) + '"';
+        } else {
+            out += v;
+        }
+    };
+    auto num = [](double v, int prec = 3) {
+        if (!std::isfinite(v)) {
+            return std::string("null");
+        }
+        char b[64];
+        std::snprintf(b, sizeof(b), "%.*f", prec, v);
+        return std::string(b);
+    };
+    auto u64 = [](std::uint64_t v) { return std::to_string(v); };
+
+    kv("label", opt.label, true);
+    kv("mode", mode, true);
+    kv("ok", g.error.empty() ? "true" : "false");
+    if (!g.error.empty()) {
+        kv("error", g.error, true);
+    }
+
+    bool srv = g.srv_base.ok && g.srv_end.ok;
+    bool pids_changed = srv && g.srv_base.pids.size() != g.srv_end.pids.size();
+    if (srv) {
+        std::vector<int> a = g.srv_base.pids, b = g.srv_end.pids;
+        std::sort(a.begin(), a.end());
+        std::sort(b.begin(), b.end());
+        pids_changed = a != b;
+    }
+
+    if (opt.mode == Mode::handshake) {
+        double secs = (g.t_post_end - g.t_phase) / 1e6;
+        double cpu = srv ? g.srv_end.cpu_s - g.srv_start.cpu_s : NAN;
+        kv("conns", u64(static_cast<std::uint64_t>(opt.conns)));
+        kv("duration_s", num(secs));
+        kv("handshakes", u64(g.st.handshakes));
+        kv("handshake_errors", u64(g.st.handshake_errors));
+        kv("handshakes_per_s", num(g.st.handshakes / secs, 1));
+        kv("server_cpu_s", num(cpu, 2));
+        kv("server_cpu_us_per_handshake",
+           num(cpu * 1e6 / static_cast<double>(g.st.handshakes), 2));
+        kv("client_cpu_s", num(g.cpu_self_end - g.cpu_self_start, 2));
+        kv("others_cpu_util",
+           num((g.machine_end - g.machine_start - cpu
+                - (g.cpu_self_end - g.cpu_self_start)) / secs, 2));
+        kv("http_retries", u64(g.st.http_retries));
+        kv("server_pids_changed", pids_changed ? "true" : "false");
+        out += "}";
+        std::printf("%s\n", out.c_str());
+        std::fflush(stdout);
+        return;
+    }
+
+    kv("clients", u64(static_cast<std::uint64_t>(opt.clients)));
+    kv("polling", u64(static_cast<std::uint64_t>(opt.polling)));
+    kv("ready", u64(static_cast<std::uint64_t>(g.ready)));
+    kv("failed", u64(static_cast<std::uint64_t>(g.failed)));
+    kv("connect_errors", u64(g.st.connect_errors));
+    kv("setup_s", num(g.t_ready > 0 ? (g.t_ready - g.t_start) / 1e6 : NAN, 2));
+    long rss_delta = g.srv_ready.rss_kb - g.srv_base.rss_kb;
+    kv("rss_base_kb", u64(static_cast<std::uint64_t>(g.srv_base.rss_kb)));
+    kv("rss_ready_kb", u64(static_cast<std::uint64_t>(g.srv_ready.rss_kb)));
+    kv("rss_per_socket_b",
+       num(g.srv_ready.ok && g.ready > 0
+               ? rss_delta * 1024.0 / g.ready : NAN, 0));
+
+    if (opt.mode == Mode::chat) {
+        std::uint64_t expected = g.posts.size()
+                                 * static_cast<std::uint64_t>(g.expected_per_post);
+        double secs = (std::max(g.t_last_delivery, g.t_post_end) - g.t_phase) / 1e6;
+        double cpu = srv ? g.srv_end.cpu_s - g.srv_start.cpu_s : NAN;
+        kv("rate", num(opt.rate, 1));
+        kv("window", u64(static_cast<std::uint64_t>(opt.rate > 0 ? 0 : opt.window)));
+        kv("duration_s", num((g.t_post_end - g.t_phase) / 1e6, 2));
+        kv("posts", u64(g.posts.size()));
+        kv("posts_per_s", num(g.posts.size() / ((g.t_post_end - g.t_phase) / 1e6), 1));
+        kv("expected", u64(expected));
+        kv("delivered", u64(g.st.delivered));
+        kv("ratio", num(expected ? static_cast<double>(g.st.delivered) / expected
+                                 : NAN, 6));
+        kv("lost", u64(expected - std::min(expected, g.st.delivered)));
+        kv("duplicates", u64(g.st.duplicates));
+        kv("bogus", u64(g.st.bogus));
+        kv("to_sender", u64(g.st.self));
+        kv("acks", u64(g.st.acks));
+        kv("given_up", u64(g.st.given_up));
+        kv("deliveries_per_s", num(g.st.delivered / secs, 0));
+        kv("lat_p50_ms", num(percentile(g.lat_us, 0.50)));
+        kv("lat_p99_ms", num(percentile(g.lat_us, 0.99)));
+        kv("lat_max_ms", num(percentile(g.lat_us, 1.0)));
+        kv("server_cpu_s", num(cpu, 2));
+        kv("server_cpu_us_per_delivery",
+           num(cpu * 1e6 / static_cast<double>(g.st.delivered), 3));
+        kv("server_cpu_util", num(cpu / secs, 2));
+        kv("client_cpu_s", num(g.cpu_self_end - g.cpu_self_start, 2));
+        kv("client_cpu_util", num((g.cpu_self_end - g.cpu_self_start) / secs, 2));
+        /* busy CPU of everything else: a busy machine shows here */
+        kv("others_cpu_util",
+           num((g.machine_end - g.machine_start - cpu
+                - (g.cpu_self_end - g.cpu_self_start)) / secs, 2));
+    }
+    kv("disconnects", u64(g.st.disconnects));
+    kv("close_packets", u64(g.st.close_packets));
+    kv("login_failures", u64(g.st.login_failures));
+    kv("unexpected", u64(g.st.unexpected));
+    kv("http_retries", u64(g.st.http_retries));
+    kv("http_errors", u64(g.st.http_errors));
+    kv("pings", u64(g.st.pings));
+    kv("server_pids", u64(g.srv_end.pids.size()));
+    kv("server_pids_changed", pids_changed ? "true" : "false");
+    out += "}";
+    std::printf("%s\n", out.c_str());
+    std::fflush(stdout);
+}
+
+void start_posting()
+{
+    for (auto& c : g.clients) {
+        if (c->state == Client::State::ready) {
+            g.senders.push_back(c.get());
+        }
+    }
+    g.expected_per_post = static_cast<std::uint32_t>(g.senders.size() - 1);
+    g.words = (g.clients.size() + 63) / 64;
+    g.lat_us.reserve(1 << 20);
+    g.srv_start = bench::sample_server(opt.server_pid);
+    g.cpu_self_start = cpu_self_s();
+    g.machine_start = bench::machine_busy_s();
+    g.phase = Phase::posting;
+    g.t_phase = now_us();
+    if (opt.rate <= 0) {
+        pump_closed_loop();
+    }
+}
+
+void tick(lws_sorted_usec_list_t* sul)
+{
+    std::int64_t now = now_us();
+    std::int64_t next = 1000;
+
+    switch (g.phase) {
+    case Phase::setup:
+        pump_connects();
+        if (g.ready + g.failed == opt.clients && g.next_connect == g.clients.size()
+            && g.retry.empty() && g.pending == 0) {
+            g.t_ready = now;
+            note("%d clients ready (%d failed) in %.2f s", g.ready, g.failed,
+                 (now - g.t_start) / 1e6);
+            if (g.ready < 2 && opt.mode == Mode::chat) {
+                g.error = "fewer than two clients ready";
+                finish();
+                std::exit(1);
+            }
+            g.phase = Phase::settle;
+            g.t_phase = now;
+        } else if (now - g.t_start > opt.setup_timeout * 1e6) {
+            g.error = "setup timeout: " + std::to_string(g.ready) + " of "
+                      + std::to_string(opt.clients) + " ready";
+            finish();
+            std::exit(1);
+        }
+        next = 10000;
+        break;
+
+    case Phase::settle:
+        if (now - g.t_phase >= opt.settle * 1e6) {
+            g.srv_ready = bench::sample_server(opt.server_pid);
+            if (opt.mode == Mode::idle) {
+                finish();
+                std::exit(0);
+            }
+            start_posting();
+        } else {
+            next = 10000;
+        }
+        break;
+
+    case Phase::posting: {
+        double elapsed = (now - g.t_phase) / 1e6;
+        if (opt.mode == Mode::handshake) {
+            if (elapsed >= opt.duration) {
+                g.t_post_end = now;
+                g.cpu_self_end = cpu_self_s();
+                g.machine_end = bench::machine_busy_s();
+                g.srv_end = bench::sample_server(opt.server_pid);
+                g.phase = Phase::drain;
+            }
+            next = 10000;
+            break;
+        }
+        if (elapsed >= opt.duration) {
+            g.t_post_end = now;
+            g.phase = Phase::drain;
+            break;
+        }
+        if (opt.rate > 0) {
+            auto due = static_cast<std::size_t>(opt.rate * elapsed) + 1;
+            while (g.posts.size() < due) {
+                make_post(next_sender());
+            }
+        }
+        [[fallthrough]];
+    }
+    case Phase::drain: {
+        if (opt.mode == Mode::handshake) {
+            /* the last answers are not counted; wait for them a moment */
+            if (now - g.t_post_end > 500000) {
+                finish();
+                std::exit(0);
+            }
+            break;
+        }
+        /* closed posts leave the window; stalled ones are given up */
+        while (!g.open_posts.empty()) {
+            Post& p = g.posts[g.open_posts.front()];
+            if (p.closed) {
+                g.open_posts.pop_front();
+            } else if (now - p.sent_us > opt.stall * 1e6
+                       && (opt.rate <= 0 || g.phase == Phase::drain)) {
+                if (opt.rate <= 0) {
+                    g.st.given_up++;
+                    close_post(g.open_posts.front());
+                    g.open_posts.pop_front();
+                } else {
+                    break;
+                }
+            } else {
+                break;
+            }
+        }
+        if (opt.rate <= 0) {
+            pump_closed_loop();
+        }
+        if (g.phase == Phase::drain
+            && (g.completed == g.posts.size()
+                || now - g.t_post_end > opt.drain * 1e6)) {
+            finish();
+            std::exit(0);
+        }
+        break;
+    }
+    case Phase::done:
+        return;
+    }
+    lws_sul_schedule(g.ctx, 0, sul, tick, next);
+}
+
+}  // namespace
+
+int main(int argc, char** argv)
+{
+    parse_args(argc, argv);
+    signal(SIGPIPE, SIG_IGN);
+
+    /* as many descriptors as we may have */
+    rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    int needed = opt.mode == Mode::handshake
+                     ? opt.conns
+                     : opt.clients + opt.polling;   /* two per polling client */
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0
+        && rl.rlim_cur < static_cast<rlim_t>(needed + 64)) {
+        note("RLIMIT_NOFILE is %lu, %d connections need more (ulimit -n)",
+             static_cast<unsigned long>(rl.rlim_cur), needed);
+        return 1;
+    }
+
+    lws_set_log_level(LLL_ERR, nullptr);
+    g.host_header = opt.host + ":" + std::to_string(opt.port);
+
+    lws_context_creation_info info;
+    std::memset(&info, 0, sizeof(info));
+    info.port = CONTEXT_PORT_NO_LISTEN;
+    info.protocols = protocols;
+    info.gid = -1;
+    info.uid = -1;
+    info.max_http_header_pool = static_cast<unsigned short>(
+        std::min(1024, opt.connect_concurrency + 16));
+    info.timeout_secs = 60;
+    if (opt.evlib == "uv") {
+        info.options |= LWS_SERVER_OPTION_LIBUV;
+    } else if (opt.evlib == "ev") {
+        info.options |= LWS_SERVER_OPTION_LIBEV;
+    }
+    g.ctx = lws_create_context(&info);
+    if (g.ctx == nullptr) {
+        note("lws_create_context failed");
+        return 1;
+    }
+
+    g.t_start = now_us();
+    g.srv_base = bench::sample_server(opt.server_pid);
+    if (opt.server_pid > 0 && !g.srv_base.ok) {
+        note("cannot read /proc/%d", opt.server_pid);
+    }
+
+    if (opt.mode == Mode::handshake) {
+        for (int i = 0; i < opt.conns; i++) {
+            auto h = std::make_unique<HttpConn>();
+            h->kind = HttpConn::Kind::handshake;
+            g.hconns.push_back(std::move(h));
+        }
+        g.srv_ready = g.srv_base;
+        g.srv_start = bench::sample_server(opt.server_pid);
+        g.cpu_self_start = cpu_self_s();
+        g.machine_start = bench::machine_busy_s();
+        g.phase = Phase::posting;
+        g.t_phase = now_us();
+        for (auto& h : g.hconns) {
+            start_handshake_get(*h);
+        }
+    } else {
+        /* polling clients spread among the WebSocket ones */
+        for (int i = 0; i < opt.clients; i++) {
+            auto c = std::make_unique<Client>();
+            c->idx = static_cast<std::uint32_t>(i);
+            c->polling = opt.polling > 0
+                         && (static_cast<long>(i) * opt.polling / opt.clients
+                             != static_cast<long>(i + 1) * opt.polling / opt.clients);
+            g.clients.push_back(std::move(c));
+        }
+    }
+
+    std::memset(&g.tick_sul, 0, sizeof(g.tick_sul));
+    lws_sul_schedule(g.ctx, 0, &g.tick_sul, tick, 1000);
+
+    while (lws_service(g.ctx, 0) >= 0) {
+    }
+    note("lws_service failed");
+    return 1;
+}
