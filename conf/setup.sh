@@ -14,6 +14,7 @@ packages=(
     nginx nginx-dev libpcre2-dev libssl-dev zlib1g-dev
     libboost-json1.81-dev libwebsockets-dev
     googletest libgtest-dev libbenchmark-dev
+    clang libclang-rt-14-dev valgrind
     chromium
 )
 command -v node >/dev/null 2>&1 || packages+=(nodejs)
