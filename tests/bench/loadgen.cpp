@@ -118,6 +118,7 @@ struct Options {
     double stall = 5;             /* closed loop: a post older is given up */
     int conns = 32;               /* handshake mode */
     std::string evlib = "uv";     /* lws event library: uv, ev or poll */
+    double hold = 0;              /* idle: stay connected this long after */
 };
 
 Options opt;
@@ -138,6 +139,8 @@ Options opt;
         "  --connect-concurrency K      connections being set up at once (200)\n"
         "  --drain S  --settle S  --setup-timeout S  --stall S\n"
         "  --conns K                    handshake mode: connections (32)\n"
+        "  --hold S                     idle mode: stay connected S seconds after\n"
+        "                               the measure (to look at the server)\n"
         "  --evlib uv|ev|poll           lws event library (uv: epoll; poll()\n"
         "                               costs O(connections) per wake-up)\n");
     std::exit(2);
@@ -218,6 +221,8 @@ void parse_args(int argc, char** argv)
             opt.stall = std::atof(val());
         } else if (a == "--conns") {
             opt.conns = std::atoi(val());
+        } else if (a == "--hold") {
+            opt.hold = std::atof(val());
         } else if (a == "--evlib") {
             opt.evlib = val();
             if (opt.evlib != "uv" && opt.evlib != "ev" && opt.evlib != "poll") {
@@ -1166,6 +1171,12 @@ void finish()
     kv("rss_per_socket_b",
        num(g.srv_ready.ok && g.ready > 0
                ? rss_delta * 1024.0 / g.ready : NAN, 0));
+    long pss_delta = g.srv_ready.pss_kb - g.srv_base.pss_kb;
+    kv("pss_base_kb", u64(static_cast<std::uint64_t>(g.srv_base.pss_kb)));
+    kv("pss_ready_kb", u64(static_cast<std::uint64_t>(g.srv_ready.pss_kb)));
+    kv("pss_per_socket_b",
+       num(g.srv_ready.ok && g.ready > 0
+               ? pss_delta * 1024.0 / g.ready : NAN, 0));
 
     if (opt.mode == Mode::chat) {
         std::uint64_t expected = g.posts.size()
@@ -1210,6 +1221,15 @@ void finish()
     kv("http_errors", u64(g.st.http_errors));
     kv("pings", u64(g.st.pings));
     kv("server_pids", u64(g.srv_end.pids.size()));
+    {
+        /* descriptors per server process with every client connected:
+           how the workers shared the connections */
+        std::string fds = "[";
+        for (std::size_t i = 0; i < g.srv_ready.fds.size(); i++) {
+            fds += (i ? "," : "") + std::to_string(g.srv_ready.fds[i]);
+        }
+        kv("server_fds_ready", fds + "]");
+    }
     kv("server_pids_changed", pids_changed ? "true" : "false");
     out += "}";
     std::printf("%s\n", out.c_str());
@@ -1270,6 +1290,11 @@ void tick(lws_sorted_usec_list_t* sul)
             g.srv_ready = bench::sample_server(opt.server_pid);
             if (opt.mode == Mode::idle) {
                 finish();
+                if (opt.hold > 0) {
+                    g.phase = Phase::drain;     /* answer pings meanwhile */
+                    g.t_post_end = now;
+                    break;
+                }
                 std::exit(0);
             }
             start_posting();
@@ -1305,6 +1330,13 @@ void tick(lws_sorted_usec_list_t* sul)
         [[fallthrough]];
     }
     case Phase::drain: {
+        if (opt.mode == Mode::idle) {
+            if (now - g.t_post_end > opt.hold * 1e6) {
+                std::exit(0);
+            }
+            next = 100000;
+            break;
+        }
         if (opt.mode == Mode::handshake) {
             /* the last answers are not counted; wait for them a moment */
             if (now - g.t_post_end > 500000) {

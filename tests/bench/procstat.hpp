@@ -22,8 +22,29 @@ struct ProcSample {
     bool ok = false;
     double cpu_s = 0;          /* utime + stime of all of them, seconds */
     long rss_kb = 0;           /* sum of VmRSS */
+    long pss_kb = 0;           /* sum of Pss: shared pages split, not
+                                  counted once per process mapping them */
     std::vector<int> pids;     /* the process first, then its children */
+    std::vector<int> fds;      /* open descriptors of each (sockets mostly) */
 };
+
+inline int count_fds(int pid)
+{
+    char path[64];
+    std::snprintf(path, sizeof(path), "/proc/%d/fd", pid);
+    DIR* d = opendir(path);
+    if (d == nullptr) {
+        return -1;
+    }
+    int n = 0;
+    while (dirent* e = readdir(d)) {
+        if (e->d_name[0] != '.') {
+            n++;
+        }
+    }
+    closedir(d);
+    return n;
+}
 
 /* Fields of /proc/PID/stat after the command name: field 3 onwards. */
 inline bool read_stat(int pid, int& ppid, double& cpu_s)
@@ -72,6 +93,23 @@ inline long read_rss_kb(int pid)
     return 0;
 }
 
+/* Proportional set size: a page shared by n processes counts 1/n in each,
+   so that the sum over nginx's master and workers counts the shared zone
+   once (VmRSS counts it in every process that touched it). */
+inline long read_pss_kb(int pid)
+{
+    char path[64];
+    std::snprintf(path, sizeof(path), "/proc/%d/smaps_rollup", pid);
+    std::ifstream f(path);
+    std::string line;
+    while (std::getline(f, line)) {
+        if (line.compare(0, 4, "Pss:") == 0) {
+            return std::atol(line.c_str() + 4);
+        }
+    }
+    return 0;
+}
+
 /* The process `pid` and its direct children (nginx: master and workers). */
 inline ProcSample sample_server(int pid)
 {
@@ -83,8 +121,10 @@ inline ProcSample sample_server(int pid)
     }
     s.ok = true;
     s.pids.push_back(pid);
+    s.fds.push_back(count_fds(pid));
     s.cpu_s += cpu;
     s.rss_kb += read_rss_kb(pid);
+    s.pss_kb += read_pss_kb(pid);
 
     DIR* d = opendir("/proc");
     if (d == nullptr) {
@@ -98,8 +138,10 @@ inline ProcSample sample_server(int pid)
         }
         if (read_stat(static_cast<int>(child), ppid, cpu) && ppid == pid) {
             s.pids.push_back(static_cast<int>(child));
+            s.fds.push_back(count_fds(static_cast<int>(child)));
             s.cpu_s += cpu;
             s.rss_kb += read_rss_kb(static_cast<int>(child));
+            s.pss_kb += read_pss_kb(static_cast<int>(child));
         }
     }
     closedir(d);

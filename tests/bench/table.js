@@ -1,0 +1,234 @@
+#!/usr/bin/env node
+// Prints the table of a benchmark run (tests/bench/run.sh) as Markdown:
+//   node tests/bench/table.js OUT_DIR
+// OUT_DIR holds results.jsonl (one line per load and server, from
+// socketio_loadgen plus the server's log counts), env.txt, and optionally
+// micro.json (Google Benchmark) and logs/*.summary.
+'use strict';
+
+const fs = require('node:fs');
+const path = require('node:path');
+
+const dir = process.argv[2];
+if (!dir) {
+  console.error('usage: table.js OUT_DIR');
+  process.exit(2);
+}
+
+const results = fs
+  .readFileSync(path.join(dir, 'results.jsonl'), 'utf8')
+  .split('\n')
+  .filter(Boolean)
+  .map((l) => {
+    try {
+      return JSON.parse(l);
+    } catch {
+      return { ok: false, error: `unparsable line: ${l.slice(0, 80)}` };
+    }
+  });
+const env = fs.existsSync(path.join(dir, 'env.txt')) ? fs.readFileSync(path.join(dir, 'env.txt'), 'utf8') : '';
+
+const SERVERS = ['module-1w', 'node', 'module-2w'];
+const LOADS = ['ws1k', 'ws5k', 'max1k', 'mixed1k', 'idle10k', 'handshake'];
+const get = (load, server) => results.find((r) => r.label === load && r.server === server);
+
+function fmt(v, digits) {
+  if (v === undefined || v === null || Number.isNaN(v)) return '—';
+  if (typeof v !== 'number') return String(v);
+  if (digits !== undefined) return v.toFixed(digits);
+  const a = Math.abs(v);
+  if (a >= 1000) return Math.round(v).toLocaleString('en-US');
+  if (a >= 100) return v.toFixed(0);
+  if (a >= 10) return v.toFixed(1);
+  return v.toFixed(2);
+}
+
+function ratio(a, b) {
+  if (typeof a !== 'number' || typeof b !== 'number' || !b) return '—';
+  return `${fmt(a / b, 2)}×`;
+}
+
+function describe(load, r) {
+  if (!r) return load;
+  if (r.mode === 'idle') return `${load}: ${fmt(r.clients)} idle WebSocket clients`;
+  if (r.mode === 'handshake') return `${load}: polling handshakes, ${r.conns} keep-alive connections, ${fmt(r.duration_s, 0)} s`;
+  const ws = r.clients - (r.polling || 0);
+  const who = r.polling ? `${fmt(r.clients)} clients (${fmt(ws)} WebSocket, ${fmt(r.polling)} polling)` : `${fmt(r.clients)} WebSocket clients`;
+  const rate = r.rate > 0 ? `${fmt(r.rate, 0)} posts/s` : `closed loop, ${r.window} posts in flight`;
+  return `${load}: ${who}, ${rate}, ${fmt(r.duration_s, 0)} s`;
+}
+
+// rows: [label, field or function, ratio?, digits]
+const CHAT_ROWS = [
+  ['posts/s', 'posts_per_s', true],
+  ['deliveries/s', 'deliveries_per_s', true],
+  ['delivered / expected', 'ratio', false, 4],
+  ['latency p50 (ms)', 'lat_p50_ms', true],
+  ['latency p99 (ms)', 'lat_p99_ms', true],
+  ['latency max (ms)', 'lat_max_ms', true],
+  ['server CPU per delivery (µs)', 'server_cpu_us_per_delivery', true],
+  ['server CPU (cores busy)', 'server_cpu_util', false],
+  ['load generator CPU (cores)', 'client_cpu_util', false],
+  ['other processes CPU (cores)', 'others_cpu_util', false],
+  ['server memory per connected socket (PSS, bytes)', 'pss_per_socket_b', true],
+];
+const IDLE_ROWS = [
+  ['sockets connected and named', 'ready', false],
+  ['server memory per idle socket (PSS, bytes)', 'pss_per_socket_b', true],
+  ['the same as the sum of VmRSS (bytes)', 'rss_per_socket_b', true],
+  ['server memory with all connected (PSS, MB)', (r) => (r.pss_ready_kb ? r.pss_ready_kb / 1024 : undefined), true],
+  ['connect time (s)', 'setup_s', true],
+];
+const HS_ROWS = [
+  ['new sessions/s', 'handshakes_per_s', true],
+  ['server CPU per session (µs)', 'server_cpu_us_per_handshake', true],
+  ['failed handshakes', 'handshake_errors', false],
+  ['load generator CPU (s)', 'client_cpu_s', false],
+  ['other processes CPU (cores)', 'others_cpu_util', false],
+];
+
+const val = (r, f) => (r ? (typeof f === 'function' ? f(r) : r[f]) : undefined);
+const present = SERVERS.filter((s) => results.some((r) => r.server === s));
+const has = (s) => present.includes(s);
+
+const out = [];
+out.push('| load | measure | module, 1 worker | Node.js | module / Node | module, 2 workers | 2 workers / Node | 2 workers / 1 |');
+out.push('| --- | --- | --: | --: | --: | --: | --: | --: |');
+for (const load of LOADS) {
+  const m1 = get(load, 'module-1w');
+  const nd = get(load, 'node');
+  const m2 = get(load, 'module-2w');
+  const any = m1 || nd || m2;
+  if (!any) continue;
+  const rows = any.mode === 'idle' ? IDLE_ROWS : any.mode === 'handshake' ? HS_ROWS : CHAT_ROWS;
+  let first = true;
+  for (const [label, f, withRatio, digits] of rows) {
+    const a = val(m1, f);
+    const b = val(nd, f);
+    const c = val(m2, f);
+    const cell = (r, v) => (r && r.ok === false && v === undefined ? `failed: ${r.error || '?'}` : fmt(v, digits));
+    out.push(
+      `| ${first ? describe(load, any) : ''} | ${label} | ${has('module-1w') ? cell(m1, a) : '—'} | ${has('node') ? cell(nd, b) : '—'} | ${
+        withRatio ? ratio(a, b) : ''
+      } | ${has('module-2w') ? cell(m2, c) : '—'} | ${withRatio ? ratio(c, b) : ''} | ${withRatio ? ratio(c, a) : ''} |`,
+    );
+    first = false;
+  }
+}
+
+// ------------------------------------------------------------ targets
+const targets = [];
+function target(name, ok, detail) {
+  targets.push(`| ${name} | ${ok === undefined ? 'not measured' : ok ? 'met' : '**missed**'} | ${detail} |`);
+}
+{
+  const m1 = get('ws1k', 'module-1w');
+  const nd = get('ws1k', 'node');
+  const a = m1 && m1.server_cpu_us_per_delivery;
+  const b = nd && nd.server_cpu_us_per_delivery;
+  target(
+    'server CPU per delivery at ws1k ≤ ¼ of Node.js',
+    a && b ? a / b <= 0.25 : undefined,
+    `${fmt(a)} µs vs ${fmt(b)} µs: ${ratio(a, b)}`,
+  );
+}
+{
+  const m1 = get('idle10k', 'module-1w');
+  const nd = get('idle10k', 'node');
+  const a = m1 && m1.pss_per_socket_b;
+  const b = nd && nd.pss_per_socket_b;
+  target(
+    'memory per idle WebSocket ≤ 4 KB and < 1/7 of Node.js (PSS)',
+    a && b ? a <= 4096 && a < b / 7 : undefined,
+    `${fmt(a)} B vs ${fmt(b)} B: ${ratio(a, b)}`,
+  );
+}
+{
+  const m1 = get('ws1k', 'module-1w');
+  const p = m1 && m1.lat_p99_ms;
+  target('p99 latency at ws1k < 5 ms', typeof p === 'number' ? p < 5 : undefined, `${fmt(p)} ms (Node.js ${fmt(val(get('ws1k', 'node'), 'lat_p99_ms'))} ms)`);
+}
+{
+  const a = val(get('max1k', 'module-1w'), 'deliveries_per_s');
+  const c = val(get('max1k', 'module-2w'), 'deliveries_per_s');
+  target(
+    'two workers ≥ 1.6× one at max1k',
+    a && c ? c / a >= 1.6 : undefined,
+    `${fmt(c)} vs ${fmt(a)} deliveries/s: ${ratio(c, a)}`,
+  );
+}
+{
+  const bad = results.filter((r) => r.server && r.server.startsWith('module') && r.mode === 'chat' && r.ratio !== 1);
+  target(
+    'every expected delivery arrives (module)',
+    results.some((r) => r.server && r.server.startsWith('module') && r.mode === 'chat') ? bad.length === 0 : undefined,
+    bad.length ? bad.map((r) => `${r.label} ${r.server}: ${r.ratio}`).join('; ') : 'ratio 1.0 in every module run',
+  );
+}
+
+// ------------------------------------------------------------ problems
+const problems = [];
+for (const r of results) {
+  const what = [];
+  if (r.ok === false) what.push(`failed: ${r.error}`);
+  if (r.mode === 'chat' && r.ratio !== 1) what.push(`delivered ${r.delivered} of ${r.expected} (lost ${r.lost})`);
+  for (const k of ['duplicates', 'bogus', 'to_sender', 'given_up', 'disconnects', 'failed', 'login_failures', 'http_errors', 'handshake_errors']) {
+    if (r[k]) what.push(`${k} ${r[k]}`);
+  }
+  for (const k of ['log_alerts', 'log_crashes', 'log_errors', 'log_warns']) {
+    if (r[k]) what.push(`${k.replace('log_', 'log ')} ${r[k]}`);
+  }
+  if (r.server_pids_changed) what.push('server processes changed during the run (a worker died?)');
+  if (typeof r.others_cpu_util === 'number' && r.others_cpu_util > 0.15) what.push(`other processes took ${fmt(r.others_cpu_util)} cores`);
+  if (what.length) {
+    let line = `- ${r.label} on ${r.server}: ${what.join(', ')}`;
+    const summary = path.join(dir, 'logs', `${r.label}.${r.server}.summary`);
+    if (fs.existsSync(summary)) {
+      const top = fs.readFileSync(summary, 'utf8').split('\n').filter(Boolean).slice(0, 3);
+      if (top.length) line += `\n  log: ${top.map((t) => '`' + t.trim().slice(0, 160) + '`').join('; ')}`;
+    }
+    problems.push(line);
+  }
+}
+
+// ------------------------------------------------------------ micro
+const micro = [];
+const microPath = path.join(dir, 'micro.json');
+if (fs.existsSync(microPath)) {
+  try {
+    const m = JSON.parse(fs.readFileSync(microPath, 'utf8'));
+    micro.push('| micro-benchmark | time | items/s | bytes/s |', '| --- | --: | --: | --: |');
+    for (const b of m.benchmarks) {
+      if (b.run_type && b.run_type !== 'iteration') continue;
+      const t = b.cpu_time;
+      const unit = b.time_unit || 'ns';
+      micro.push(
+        `| ${b.name} | ${fmt(t)} ${unit} | ${b.items_per_second ? fmt(b.items_per_second) : ''} | ${
+          b.bytes_per_second ? `${fmt(b.bytes_per_second / 1048576)} MiB/s` : ''
+        } |`,
+      );
+    }
+  } catch (e) {
+    micro.push(`(micro.json unreadable: ${e.message})`);
+  }
+}
+
+console.log('```');
+console.log(env.trim());
+console.log('```');
+console.log('');
+console.log(out.join('\n'));
+console.log('');
+console.log('| target (issue 5) | result | numbers |');
+console.log('| --- | --- | --- |');
+console.log(targets.join('\n'));
+if (problems.length) {
+  console.log('');
+  console.log('Things to look at:');
+  console.log('');
+  console.log(problems.join('\n'));
+}
+if (micro.length) {
+  console.log('');
+  console.log(micro.join('\n'));
+}
