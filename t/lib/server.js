@@ -11,8 +11,13 @@
 //                         (checks that the generated config itself is sane)
 //   SOCKETIO_KEEP_TMP=1   never delete the nginx prefix directories
 //   SOCKETIO_MODULE=/abs/path.so  module to load
+//   SOCKETIO_SANITIZED=1  the module was built with ASan + UBSan
+//                         (t/run-sanitized.sh): nginx (not instrumented) is
+//                         run with the sanitizer runtimes in LD_PRELOAD and
+//                         logs under <prefix>/sanitizer/; stop() fails when
+//                         a report appears there or in the output/error.log
 
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -40,10 +45,91 @@ const DEFAULTS = {
   workers: 1,
   extraLocationDirectives: '',
   extraServerConfig: '',
+  extraHttpConfig: '', // nginx only: lines in the http block, before the server (e.g. log_format)
+  reuseport: false, // nginx only: listen ... reuseport (the kernel spreads connections evenly over the workers)
+  allowLog: [], // nginx only: regexps of error.log lines stop() accepts (e.g. [/exited on signal 9/])
   port: undefined, // fixed port (e.g. to restart a server on the same port)
   ssl: undefined, // {cert, key}: paths of a certificate and its key (nginx only): listen ... ssl
   http2: false, // nginx only: listen ... http2 (with ssl: HTTP/2 over TLS, ALPN h2)
 };
+
+export const SANITIZED = process.env.SOCKETIO_SANITIZED === '1';
+// What a sanitizer report looks like in nginx's stderr or error.log.
+const SANITIZER_PATTERNS = [/AddressSanitizer/, /LeakSanitizer/, /UndefinedBehaviorSanitizer/, /runtime error:/];
+
+/**
+ * The shared sanitizer runtimes the instrumented module needs: ASan must come
+ * first in the process's library list, and /usr/sbin/nginx links neither.
+ * $SOCKETIO_SANITIZER_PRELOAD overrides (a colon-separated list).
+ */
+function sanitizerPreload() {
+  if (process.env.SOCKETIO_SANITIZER_PRELOAD) return process.env.SOCKETIO_SANITIZER_PRELOAD;
+  const cc = process.env.CC || 'gcc';
+  const lib = (name) => execFileSync(cc, [`-print-file-name=${name}`], { encoding: 'utf8' }).trim();
+  return [lib('libasan.so'), lib('libubsan.so')].join(':');
+}
+
+/**
+ * The environment of an nginx process (the master and any `nginx -s`) for a
+ * server whose prefix is `prefix`. Leak detection is off: nginx exits
+ * without freeing its cycle pools and the old cycles of a reload, so every
+ * exit would report them; leaks are valgrind's job (t/run-valgrind.sh).
+ * $SOCKETIO_ASAN_OPTIONS / $SOCKETIO_UBSAN_OPTIONS are appended.
+ */
+export function sanitizerEnv(prefix) {
+  const dir = path.join(prefix, 'sanitizer');
+  fs.mkdirSync(dir, { recursive: true, mode: 0o777 });
+  fs.chmodSync(dir, 0o777); // workers may run as another user
+  const extra = (v) => (process.env[v] ? `:${process.env[v]}` : '');
+  return {
+    ...process.env,
+    LD_PRELOAD: [sanitizerPreload(), process.env.LD_PRELOAD].filter(Boolean).join(':'),
+    ASAN_OPTIONS:
+      `detect_leaks=0:abort_on_error=1:halt_on_error=1:disable_coredump=1:log_path=${dir}/asan` +
+      extra('SOCKETIO_ASAN_OPTIONS'),
+    UBSAN_OPTIONS:
+      `print_stacktrace=1:halt_on_error=1:abort_on_error=1:log_path=${dir}/ubsan` + extra('SOCKETIO_UBSAN_OPTIONS'),
+  };
+}
+
+/** The sanitizer reports of a server: [{file, text}] of the files under <prefix>/sanitizer/. */
+export function sanitizerReports(prefix) {
+  const dir = path.join(prefix, 'sanitizer');
+  let names = [];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return [];
+  }
+  return names.map((name) => {
+    const file = path.join(dir, name);
+    let text = '';
+    try {
+      text = fs.readFileSync(file, 'utf8');
+    } catch {
+      /* vanished */
+    }
+    return { file, text };
+  });
+}
+
+/**
+ * A shell script that runs nginx with the sanitizer environment, so that
+ * tests which run `server.nginxBin -s reload` themselves load the
+ * instrumented module the same way.
+ */
+function sanitizedNginxWrapper(prefix, env) {
+  const q = (v) => `'${String(v).replace(/'/g, `'\\''`)}'`;
+  const file = path.join(prefix, 'nginx-sanitized.sh');
+  const text =
+    '#!/bin/sh\n' +
+    `export LD_PRELOAD=${q(env.LD_PRELOAD)}\n` +
+    `export ASAN_OPTIONS=${q(env.ASAN_OPTIONS)}\n` +
+    `export UBSAN_OPTIONS=${q(env.UBSAN_OPTIONS)}\n` +
+    `exec ${q(NGINX_BIN)} "$@"\n`;
+  fs.writeFileSync(file, text, { mode: 0o755 });
+  return file;
+}
 
 const BAD_LOG_PATTERNS = [/\[alert\]/, /\[crit\]/, /\[emerg\]/, /exited on signal/];
 
@@ -151,9 +237,12 @@ export function nginxConfig(o, { prefix, port, modulePath, withModule }) {
     `    fastcgi_temp_path ${p('fastcgi_temp')};`,
     `    uwsgi_temp_path ${p('uwsgi_temp')};`,
     `    scgi_temp_path ${p('scgi_temp')};`,
+  );
+  if (o.extraHttpConfig) lines.push(`    ${o.extraHttpConfig}`);
+  lines.push(
     '',
     '    server {',
-    `        listen 127.0.0.1:${port}${o.ssl ? ' ssl' : ''}${o.http2 ? ' http2' : ''};`,
+    `        listen 127.0.0.1:${port}${o.ssl ? ' ssl' : ''}${o.http2 ? ' http2' : ''}${o.reuseport ? ' reuseport' : ''};`,
     '        server_name localhost;',
   );
   if (o.ssl) {
@@ -166,8 +255,10 @@ export function nginxConfig(o, { prefix, port, modulePath, withModule }) {
   return lines.join('\n');
 }
 
-function badLogLines(log) {
-  return log.split('\n').filter((line) => BAD_LOG_PATTERNS.some((re) => re.test(line)));
+function badLogLines(log, allow = []) {
+  return log
+    .split('\n')
+    .filter((line) => BAD_LOG_PATTERNS.some((re) => re.test(line)) && !allow.some((re) => re.test(line)));
 }
 
 let counter = 0;
@@ -197,8 +288,11 @@ async function startNginx(o) {
     }
   };
 
+  const env = SANITIZED ? sanitizerEnv(prefix) : process.env;
+  const nginxBin = SANITIZED ? sanitizedNginxWrapper(prefix, env) : NGINX_BIN;
   const child = spawn(NGINX_BIN, ['-p', prefix, '-e', errorLogPath, '-c', 'nginx.conf'], {
     stdio: ['ignore', 'pipe', 'pipe'],
+    env,
   });
   let output = '';
   child.stdout.on('data', (d) => (output += d));
@@ -213,7 +307,8 @@ async function startNginx(o) {
     }
     throw new Error(
       `nginx did not start (${state}) in ${prefix}\n--- nginx output ---\n${output}` +
-        `--- error.log ---\n${readLog()}--- nginx.conf ---\n${conf}`,
+        `--- error.log ---\n${readLog()}--- nginx.conf ---\n${conf}` +
+        (SANITIZED ? sanitizerReports(prefix).map((r) => `--- ${r.file} ---\n${r.text}`).join('') : ''),
     );
   }
 
@@ -224,7 +319,7 @@ async function startNginx(o) {
     prefix,
     target: 'nginx',
     pid: child.pid, // the master process (signals: HUP reload, QUIT graceful stop)
-    nginxBin: NGINX_BIN,
+    nginxBin, // with SOCKETIO_SANITIZED=1, a wrapper that sets the sanitizer environment
     exited: () => child.exitCode !== null || child.signalCode !== null,
     errorLog: readLog,
     async stop() {
@@ -240,8 +335,16 @@ async function startNginx(o) {
         }
       }
       const log = readLog();
-      const problems = badLogLines(log);
+      const problems = badLogLines(log, o.allowLog);
       if (killed) problems.unshift('nginx did not exit within 5 s after SIGQUIT (killed)');
+      if (SANITIZED) {
+        for (const { file, text } of sanitizerReports(prefix)) {
+          problems.push(`sanitizer report ${file}:\n${text.slice(0, 20000)}`);
+        }
+        for (const line of `${log}\n${output}`.split('\n')) {
+          if (SANITIZER_PATTERNS.some((re) => re.test(line))) problems.push(`sanitizer: ${line}`);
+        }
+      }
       if (problems.length > 0) {
         throw new Error(
           `nginx reported problems (logs kept in ${prefix}):\n${problems.join('\n')}\n--- output ---\n${output}`,
