@@ -1206,6 +1206,10 @@ void finish()
         kv("server_cpu_us_per_delivery",
            num(cpu * 1e6 / static_cast<double>(g.st.delivered), 3));
         kv("server_cpu_util", num(cpu / secs, 2));
+        /* the kernel's share of it (loopback TCP: the receiver's side of
+           each send runs in the sender's time) */
+        kv("server_sys_share",
+           num(srv && cpu > 0 ? (g.srv_end.sys_s - g.srv_start.sys_s) / cpu : NAN, 2));
         kv("client_cpu_s", num(g.cpu_self_end - g.cpu_self_start, 2));
         kv("client_cpu_util", num((g.cpu_self_end - g.cpu_self_start) / secs, 2));
         /* busy CPU of everything else: a busy machine shows here */

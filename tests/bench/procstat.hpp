@@ -21,6 +21,7 @@ namespace bench {
 struct ProcSample {
     bool ok = false;
     double cpu_s = 0;          /* utime + stime of all of them, seconds */
+    double sys_s = 0;          /* stime alone: the kernel's share */
     long rss_kb = 0;           /* sum of VmRSS */
     long pss_kb = 0;           /* sum of Pss: shared pages split, not
                                   counted once per process mapping them */
@@ -47,7 +48,7 @@ inline int count_fds(int pid)
 }
 
 /* Fields of /proc/PID/stat after the command name: field 3 onwards. */
-inline bool read_stat(int pid, int& ppid, double& cpu_s)
+inline bool read_stat(int pid, int& ppid, double& cpu_s, double* sys_s = nullptr)
 {
     char path[64];
     std::snprintf(path, sizeof(path), "/proc/%d/stat", pid);
@@ -76,6 +77,9 @@ inline bool read_stat(int pid, int& ppid, double& cpu_s)
     ppid = std::atoi(v[1].c_str());
     cpu_s = (std::strtod(v[11].c_str(), nullptr)
              + std::strtod(v[12].c_str(), nullptr)) / tick;
+    if (sys_s != nullptr) {
+        *sys_s = std::strtod(v[12].c_str(), nullptr) / tick;
+    }
     return true;
 }
 
@@ -115,14 +119,15 @@ inline ProcSample sample_server(int pid)
 {
     ProcSample s;
     int ppid = 0;
-    double cpu = 0;
-    if (pid <= 0 || !read_stat(pid, ppid, cpu)) {
+    double cpu = 0, sys = 0;
+    if (pid <= 0 || !read_stat(pid, ppid, cpu, &sys)) {
         return s;
     }
     s.ok = true;
     s.pids.push_back(pid);
     s.fds.push_back(count_fds(pid));
     s.cpu_s += cpu;
+    s.sys_s += sys;
     s.rss_kb += read_rss_kb(pid);
     s.pss_kb += read_pss_kb(pid);
 
@@ -136,10 +141,11 @@ inline ProcSample sample_server(int pid)
         if (end == e->d_name || *end != '\0' || child == pid) {
             continue;
         }
-        if (read_stat(static_cast<int>(child), ppid, cpu) && ppid == pid) {
+        if (read_stat(static_cast<int>(child), ppid, cpu, &sys) && ppid == pid) {
             s.pids.push_back(static_cast<int>(child));
             s.fds.push_back(count_fds(static_cast<int>(child)));
             s.cpu_s += cpu;
+            s.sys_s += sys;
             s.rss_kb += read_rss_kb(static_cast<int>(child));
             s.pss_kb += read_pss_kb(static_cast<int>(child));
         }

@@ -68,6 +68,7 @@ const CHAT_ROWS = [
   ['latency max (ms)', 'lat_max_ms', true],
   ['server CPU per delivery (µs)', 'server_cpu_us_per_delivery', true],
   ['server CPU (cores busy)', 'server_cpu_util', false],
+  ['kernel share of the server CPU', 'server_sys_share', false],
   ['load generator CPU (cores)', 'client_cpu_util', false],
   ['other processes CPU (cores)', 'others_cpu_util', false],
   ['server memory per connected socket (PSS, bytes)', 'pss_per_socket_b', true],
