@@ -244,6 +244,18 @@ log_summary() {   # name -> prints JSON fields
         "$alerts" "$errors" "$warns" "$crashed"
 }
 
+# Cores the machine spends busy, over 2 s (/proc/stat): a benchmark on a
+# machine that does other work measures the other work too.
+busy_cores() {
+    local a b
+    a=$(awk '/^cpu / {print $2+$3+$4+$7+$8+$9, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat)
+    sleep 2
+    b=$(awk '/^cpu / {print $2+$3+$4+$7+$8+$9, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat)
+    awk -v a="$a" -v b="$b" -v n="$(nproc)" 'BEGIN {
+        split(a, x, " "); split(b, y, " ");
+        printf "%.2f", (y[1] - x[1]) / (y[2] - x[2]) * n }'
+}
+
 # ---------------------------------------------------------------- loads
 
 # name, then the load generator's arguments (full run | quick run)
@@ -278,6 +290,7 @@ LOADS=${ONLY//,/ }
     echo "libwebsockets: $(pkg-config --modversion libwebsockets 2>/dev/null || echo '?')"
     echo "module: $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$REPO" diff --quiet -- src 2>/dev/null || echo ' (src modified)')"
     echo "run: $([ "$QUICK" = 1 ] && echo quick || echo full)"
+    echo "busy before the run: $(busy_cores) cores (other processes, over 2 s)"
 } > "$OUT/env.txt"
 cat "$OUT/env.txt" >&2
 
