@@ -51,6 +51,8 @@ const DEFAULTS = {
   port: undefined, // fixed port (e.g. to restart a server on the same port)
   ssl: undefined, // {cert, key}: paths of a certificate and its key (nginx only): listen ... ssl
   http2: false, // nginx only: listen ... http2 (with ssl: HTTP/2 over TLS, ALPN h2)
+  workerConnections: 4096, // nginx only: events { worker_connections }
+  workerRlimitNofile: undefined, // nginx only: worker_rlimit_nofile (main context)
 };
 
 export const SANITIZED = process.env.SOCKETIO_SANITIZED === '1';
@@ -223,11 +225,12 @@ export function nginxConfig(o, { prefix, port, modulePath, withModule }) {
     // under /root: the test servers only listen on loopback
     ...(process.getuid && process.getuid() === 0 ? ['user root;'] : []),
     `worker_processes ${o.workers};`,
+    ...(o.workerRlimitNofile ? [`worker_rlimit_nofile ${o.workerRlimitNofile};`] : []),
     `error_log ${p('error.log')} info;`,
     `pid ${p('nginx.pid')};`,
     '',
     'events {',
-    '    worker_connections 4096;',
+    `    worker_connections ${o.workerConnections};`,
     '}',
     '',
     'http {',
