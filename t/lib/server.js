@@ -51,6 +51,7 @@ const DEFAULTS = {
   port: undefined, // fixed port (e.g. to restart a server on the same port)
   ssl: undefined, // {cert, key}: paths of a certificate and its key (nginx only): listen ... ssl
   http2: false, // nginx only: listen ... http2 (with ssl: HTTP/2 over TLS, ALPN h2)
+  extraMainConfig: '', // nginx only: lines in the main context (e.g. worker_shutdown_timeout 2s;)
   workerConnections: 4096, // nginx only: events { worker_connections }
   workerRlimitNofile: undefined, // nginx only: worker_rlimit_nofile (main context)
 };
@@ -226,6 +227,7 @@ export function nginxConfig(o, { prefix, port, modulePath, withModule }) {
     ...(process.getuid && process.getuid() === 0 ? ['user root;'] : []),
     `worker_processes ${o.workers};`,
     ...(o.workerRlimitNofile ? [`worker_rlimit_nofile ${o.workerRlimitNofile};`] : []),
+    ...(o.extraMainConfig ? [o.extraMainConfig] : []),
     `error_log ${p('error.log')} info;`,
     `pid ${p('nginx.pid')};`,
     '',
