@@ -377,6 +377,91 @@ describe('bad inputs: the answer, and the others go on', () => {
   });
 });
 
+// The same bad placeholder through the chat's relay: every other client
+// would get a packet its parser rejects.
+describe('a bad placeholder in a relayed chat event (socketio_chat_relay tweet)', () => {
+  it('closes its sender; the other clients stay connected', {
+    ...T,
+    skip: isReference
+      ? 'the chat is nginx-only'
+      : 'bug: with socketio_chat_relay tweet, a client sending 451-["tweet",{"_placeholder":true,"num":5}] + one ' +
+        'attachment is not closed, and the chat relays the packet unchanged to every other socket: each ' +
+        'socket.io-client there disconnects with "parse error" ("illegal attachments"), so one client can ' +
+        'disconnect the whole room, again after each reconnection',
+  }, async () => {
+    const server = await startServer({
+      path: PATH,
+      handler: 'chat',
+      pingInterval: 25000,
+      pingTimeout: 20000,
+      extraLocationDirectives: 'socketio_chat_relay tweet;',
+    });
+    const others = [['websocket'], ['polling']].map((transports) =>
+      io(server.url, { path: PATH, forceNew: true, reconnection: false, transports }),
+    );
+    const reasons = [];
+    try {
+      for (const o of others) {
+        o.on('disconnect', (r, d) => reasons.push(`${r} ${d?.message ?? ''}`));
+        await withTimeout(new Promise((r) => o.once('connect', r)), 5000, 'connect');
+      }
+      const { ws } = await wsHandshake(server.url, PATH, { autoPong: true });
+      ws.send('40');
+      await ws.next();
+      ws.send('451-["tweet",{"_placeholder":true,"num":5}]');
+      ws.send(Buffer.from([1, 2, 3]));
+      await ws.waitClose(3000);
+      await sleep(300);
+      assert.deepEqual(reasons, []);
+      for (const o of others) assert.ok(o.connected);
+    } finally {
+      for (const o of others) o.disconnect();
+      await server.stop();
+    }
+  });
+});
+
+// Engine.IO alone (engine_echo): a polling payload with invalid UTF-8, echoed
+// after the session upgraded, must not come out as an invalid text frame.
+describe('invalid UTF-8 over polling, echoed over the WebSocket it upgrades to (engine_echo)', () => {
+  it('the echo is valid UTF-8 (U+FFFD, as the reference) or the POST is refused', {
+    ...T,
+    skip: isReference
+      ? false
+      : 'bug: Engine.IO polling payloads are not checked as UTF-8: POST 4\\xffA to an engine_echo session whose ' +
+        'upgrade is under way (probe answered, "5" not sent yet) is answered 200 ok, and after the upgrade the echo ' +
+        'goes out as a WebSocket text frame with the raw 0xff byte (RFC 6455 forbids it): the client fails with ' +
+        '"Invalid WebSocket frame: invalid UTF-8 sequence" (1007). The reference decodes the body as UTF-8 ' +
+        '(U+FFFD) and echoes "4\\ufffdA".',
+  }, async () => {
+    const EIO_PATH = '/engine.io/';
+    const server = await startServer({ path: EIO_PATH, handler: 'engine_echo', pingInterval: 25000, pingTimeout: 20000 });
+    try {
+      const p = await pollingHandshake(server.url, EIO_PATH);
+      const ws = new WsClient(eioUrl(server.url, EIO_PATH, { transport: 'websocket', sid: p.sid }, { ws: true }));
+      try {
+        await ws.opened;
+        ws.send('2probe');
+        assert.equal(await ws.next({ pings: true }), '3probe');
+        const res = await http(p.url(), { method: 'POST', body: Buffer.from([0x34, 0xff, 0x41]) });
+        await res.text();
+        ws.send('5');
+        if (res.status === 200) {
+          assert.equal(await ws.next(), '4\ufffdA');
+        } else {
+          assert.equal(res.status, 400);
+        }
+        ws.send('4after');
+        assert.equal(await ws.next(), '4after');
+      } finally {
+        ws.close();
+      }
+    } finally {
+      await server.stop();
+    }
+  });
+});
+
 /** The soft limit of open files of this process (node raises it to the hard one at start). */
 function openFileLimit() {
   const m = /^Max open files\s+(\d+|unlimited)/m.exec(fs.readFileSync('/proc/self/limits', 'utf8'));
