@@ -1419,6 +1419,8 @@ int main(int argc, char** argv)
     info.max_http_header_pool = static_cast<unsigned short>(
         std::min(1024, opt.connect_concurrency + 16));
     info.timeout_secs = 60;
+    /* what one read takes from a socket: a 4 KB post and its frame in one */
+    info.pt_serv_buf_size = 32768;
     if (opt.evlib == "uv") {
         info.options |= LWS_SERVER_OPTION_LIBUV;
     } else if (opt.evlib == "ev") {
