@@ -255,17 +255,28 @@ describe('socketio_output_limit', () => {
       const frames = [];
       for (let i = 0; i < 400; i++) frames.push(frame(OP.text, `42["message","${i} ${msg}"]`));
       slow.write(Buffer.concat(frames));
-      for (let i = 0; i < 10; i++) {
-        assert.equal(await good.socket.timeout(3000).emitWithAck('message-with-ack', i), i);
-        await sleep(100);
+      // the other client chats all along
+      let stop = false;
+      const chat = (async () => {
+        for (let i = 0; !stop; i++) {
+          assert.equal(await good.socket.timeout(3000).emitWithAck('message-with-ack', i), i);
+          await sleep(50);
+        }
+      })();
+      try {
+        // the slow reader reads again as soon as the server gave up on it: the
+        // module waits 1 s for its close frame to go out
+        const deadline = Date.now() + 20000;
+        while (!/over socketio_output_limit/.test(server.errorLog()) && Date.now() < deadline) await sleep(10);
+        slow.sock.resume();
+        assert.match(server.errorLog(), /\[info\].*slow reader, over socketio_output_limit/);
+        const c = await slow.expectClose(20000);
+        assert.equal(c.code, 1008);
+        assert.equal(c.reason, 'slow reader');
+      } finally {
+        stop = true;
+        await chat;
       }
-      const deadline = Date.now() + 20000;
-      while (!/over socketio_output_limit/.test(server.errorLog()) && Date.now() < deadline) await sleep(100);
-      assert.match(server.errorLog(), /\[info\].*slow reader, over socketio_output_limit/);
-      slow.sock.resume();
-      const c = await slow.expectClose(20000);
-      assert.equal(c.code, 1008);
-      assert.equal(c.reason, 'slow reader');
       assert.equal(await good.socket.timeout(3000).emitWithAck('message-with-ack', 'after'), 'after');
     } finally {
       slow.destroy();
