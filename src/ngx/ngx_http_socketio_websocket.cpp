@@ -95,6 +95,8 @@ private:
     static void read_handler(ngx_event_t *rev);
     static void write_handler(ngx_event_t *wev);
     static void linger_handler(ngx_event_t *ev);
+    static void release_handler(ngx_event_t *ev);
+    void release() noexcept;
 
     void on_read();
     void on_write();
@@ -127,16 +129,16 @@ private:
     bool                 close_received_ = false;
     bool                 failed_ = false;
     ngx_event_t          linger_;
+    ngx_event_t         *release_ = NULL;  /* in the request's pool */
+    std::string          early_;           /* frames behind the handshake */
 };
 
 
+/* After the handshake the connection is the module's: c->data is it. */
 WsConnection *
 ngx_http_socketio_ws(ngx_connection_t *c)
 {
-    auto *r = static_cast<ngx_http_request_t *>(c->data);
-
-    return static_cast<WsConnection *>(
-               ngx_http_get_module_ctx(r, ngx_http_socketio_module));
+    return static_cast<WsConnection *>(c->data);
 }
 
 
@@ -148,6 +150,10 @@ WsConnection::~WsConnection()
 
     if (linger_.posted) {
         ngx_delete_posted_event(&linger_);
+    }
+
+    if (release_ != NULL && release_->posted) {
+        ngx_delete_posted_event(release_);
     }
 
     detach();
@@ -174,12 +180,27 @@ WsConnection::take_over(std::string_view key)
     r_->read_event_handler = ngx_http_request_empty_handler;
     r_->write_event_handler = ngx_http_request_empty_handler;
 
-    c_->read->handler = read_handler;
-    c_->write->handler = write_handler;
-    c_->log->action = const_cast<char *>("talking WebSocket");
+    /* frames the client sent behind its handshake */
+    if (r_->header_in->pos < r_->header_in->last) {
+        early_.assign(reinterpret_cast<char *>(r_->header_in->pos),
+                      r_->header_in->last - r_->header_in->pos);
+        r_->header_in->pos = r_->header_in->last;
+    }
 
-    /* told, as idle connections are, when the worker shuts down */
-    c_->idle = 1;
+    /*
+     * The request is let go of once the content handler has returned:
+     * a WebSocket that sits idle keeps its connection, not the request's
+     * pool and header buffers.
+     */
+    release_ = static_cast<ngx_event_t *>(ngx_pcalloc(r_->pool,
+                                                      sizeof(ngx_event_t)));
+    if (release_ == NULL) {
+        throw std::bad_alloc();
+    }
+    release_->handler = release_handler;
+    release_->data = this;
+    release_->log = c_->log;
+    ngx_post_event(release_, &ngx_posted_events);
 
     /* small frames go out at once, as the proxy module's upgraded ones */
     auto *clcf = static_cast<ngx_http_core_loc_conf_t *>(
@@ -218,11 +239,6 @@ WsConnection::start(eio::Session *session, bool refused, std::string_view key,
     }
 
     write();
-
-    /* frames the client sent behind its handshake are in header_in */
-    if (r_->header_in->pos < r_->header_in->last || c_->read->ready) {
-        ngx_post_event(c_->read, &ngx_posted_events);
-    }
 }
 
 
@@ -236,10 +252,6 @@ WsConnection::start_remote(std::string_view sid, uint16_t owner,
     token_ = rt_.node().ws_attach(sid, owner, *this);
 
     write();
-
-    if (r_->header_in->pos < r_->header_in->last || c_->read->ready) {
-        ngx_post_event(c_->read, &ngx_posted_events);
-    }
 }
 
 
@@ -258,6 +270,71 @@ WsConnection::adopted(eio::Session &session)
         }
         session_->on_ws_message(*this, binary, data, Runtime::now());
     }
+}
+
+
+void
+WsConnection::release_handler(ngx_event_t *ev)
+{
+    static_cast<WsConnection *>(ev->data)->release();
+}
+
+
+void
+WsConnection::release() noexcept
+{
+    ngx_http_request_t     *r = r_;
+    ngx_http_connection_t  *hc;
+    ngx_chain_t            *cl;
+
+    if (r == NULL) {
+        return;
+    }
+
+    r_ = NULL;
+    hc = r->http_connection;
+
+    if (release_->posted) {
+        ngx_delete_posted_event(release_);
+    }
+    release_ = NULL;                  /* it goes with the request's pool */
+
+    /* logs the request (101), and frees its pool */
+    ngx_http_free_request(r, 0);
+
+    c_->destroyed = 0;
+    c_->data = this;
+    c_->log->action = const_cast<char *>("talking WebSocket");
+
+    /* header buffers, as a keepalive connection gives them back */
+    if (c_->buffer != NULL && c_->buffer->start != NULL
+        && ngx_pfree(c_->pool, c_->buffer->start) == NGX_OK)
+    {
+        c_->buffer->start = NULL;
+        c_->buffer->pos = NULL;
+        c_->buffer->last = NULL;
+        c_->buffer->end = NULL;
+    }
+
+    for (cl = hc->busy; cl; cl = cl->next) {
+        ngx_pfree(c_->pool, cl->buf->start);
+    }
+    for (cl = hc->free; cl; cl = cl->next) {
+        ngx_pfree(c_->pool, cl->buf->start);
+    }
+    hc->busy = NULL;
+    hc->nbusy = 0;
+    hc->free = NULL;
+
+    c_->read->handler = read_handler;
+    c_->write->handler = write_handler;
+
+    /* told, as idle connections are, when the worker shuts down */
+    c_->idle = 1;
+
+    /* what happened while the request held the connection */
+    ngx_post_event(c_->read, &ngx_posted_events);
+    ngx_post_event(c_->write, &ngx_posted_events);
 }
 
 
@@ -576,13 +653,11 @@ WsConnection::on_read()
         return;
     }
 
-    if (r_->header_in->pos < r_->header_in->last) {
-        n = r_->header_in->last - r_->header_in->pos;
-        u_char *p = r_->header_in->pos;
-        r_->header_in->pos = r_->header_in->last;
+    if (!early_.empty()) {
+        std::string early = std::move(early_);
+        early_.clear();
 
-        auto err = parser_.feed(reinterpret_cast<char *>(p),
-                                static_cast<std::size_t>(n), *this);
+        auto err = parser_.feed(early.data(), early.size(), *this);
         if (err) {
             protocol_error(*err);
             return;
@@ -683,7 +758,12 @@ WsConnection::finish()
 
     c_->idle = 0;
 
-    ngx_http_finalize_request(r_, NGX_HTTP_CLOSE);
+    if (r_ != NULL) {
+        release();
+    }
+
+    /* this object lives in the connection's pool: it goes with it */
+    ngx_http_close_connection(c_);
 }
 
 
@@ -701,8 +781,6 @@ WsConnection::read_handler(ngx_event_t *rev)
         ws->detach();
         ws->finish();
     }
-
-    ngx_http_run_posted_requests(c);
 }
 
 
@@ -720,21 +798,14 @@ WsConnection::write_handler(ngx_event_t *wev)
         ws->detach();
         ws->finish();
     }
-
-    ngx_http_run_posted_requests(c);
 }
 
 
 void
 WsConnection::linger_handler(ngx_event_t *ev)
 {
-    auto *ws = static_cast<WsConnection *>(ev->data);
-    ngx_connection_t *c = ws->c_;
-
     /* the peer did not answer our close frame in time */
-    ws->finish();
-
-    ngx_http_run_posted_requests(c);
+    static_cast<WsConnection *>(ev->data)->finish();
 }
 
 }  // namespace
@@ -747,12 +818,11 @@ ngx_http_socketio_websocket(ngx_http_request_t *r, Runtime &rt,
     WsConnection  *wsc;
     bool           refused = false;
 
-    wsc = ngx_http_socketio_pool_new<WsConnection>(r->pool, r, rt);
+    /* in the connection's pool: it outlives the request */
+    wsc = ngx_http_socketio_pool_new<WsConnection>(r->connection->pool, r, rt);
     if (wsc == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    ngx_http_set_ctx(r, wsc, ngx_http_socketio_module);
 
     if (session != NULL
         && !session->attach_websocket(*wsc, Runtime::now()))
@@ -773,12 +843,10 @@ ngx_http_socketio_websocket_remote(ngx_http_request_t *r, Runtime &rt,
 {
     WsConnection  *wsc;
 
-    wsc = ngx_http_socketio_pool_new<WsConnection>(r->pool, r, rt);
+    wsc = ngx_http_socketio_pool_new<WsConnection>(r->connection->pool, r, rt);
     if (wsc == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    ngx_http_set_ctx(r, wsc, ngx_http_socketio_module);
 
     wsc->start_remote(sid, owner, key);
 

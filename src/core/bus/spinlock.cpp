@@ -39,7 +39,7 @@ void lock(SpinLock& l, std::uint32_t tag, const Liveness* liveness) noexcept
         /* held for long: let the holder run, and see that it still lives */
         std::this_thread::yield();
 
-        if (liveness != nullptr && spins % 1024 == 0
+        if (liveness != nullptr && spins % 256 == 0
             && !liveness->alive(holder))
         {
             /* its holder died inside a few stores: take it over */

@@ -104,7 +104,7 @@ Session& Engine::open(TransportKind transport, Millis now,
 
     auto session = std::make_unique<Session>(*this, sid, transport, now, ws);
     Session& s = *session;
-    sessions_.emplace(std::move(sid), std::move(session));
+    sessions_.emplace(s.sid(), std::move(session));
     mark_dirty(s);
     if (monitor_ != nullptr) {
         monitor_->on_session_opened(s);
@@ -118,7 +118,8 @@ Session& Engine::adopt(std::string sid, WebSocketLink& ws, Millis now)
     auto session = std::make_unique<Session>(*this, sid, ws, now,
                                              Session::Adopted{});
     Session& s = *session;
-    sessions_[std::move(sid)] = std::move(session);
+    sessions_.erase(sid);
+    sessions_.emplace(s.sid(), std::move(session));
     mark_dirty(s);
     if (monitor_ != nullptr) {
         monitor_->on_session_opened(s);
@@ -141,7 +142,7 @@ void Engine::release(Session& s)
 
 Session* Engine::find(std::string_view sid) const
 {
-    auto it = sessions_.find(std::string(sid));
+    auto it = sessions_.find(sid);
     return it == sessions_.end() ? nullptr : it->second.get();
 }
 

@@ -127,7 +127,8 @@ private:
     Monitor* monitor_ = nullptr;
     Millis now_ = 0;
 
-    std::unordered_map<std::string, std::unique_ptr<Session>> sessions_;
+    /* keyed by a view of the session's own id: no second copy of it */
+    std::unordered_map<std::string_view, std::unique_ptr<Session>> sessions_;
     std::vector<Session*> dirty_;
     std::set<std::pair<Millis, Session*>> timers_;
 };

@@ -3,19 +3,37 @@
 #include "core/eio/session.hpp"
 #include "core/sio/socket.hpp"
 
+#include <algorithm>
+
 namespace socketio::sio {
+
+bool LocalAdapter::own_room(const Socket& socket, std::string_view room) const
+{
+    return room == socket.id();
+}
 
 void LocalAdapter::add(Socket& socket, std::string_view room)
 {
-    std::string r(room);
-    rooms_[r].insert(&socket);
-    sockets_[&socket].insert(std::move(r));
+    auto& rooms = sockets_[&socket];
+
+    if (own_room(socket, room)) {
+        by_id_[socket.id()] = &socket;
+        return;
+    }
+    if (std::find(rooms.begin(), rooms.end(), room) != rooms.end()) {
+        return;
+    }
+    rooms.emplace_back(room);
+    rooms_[std::string(room)].insert(&socket);
 }
 
 void LocalAdapter::remove(Socket& socket, std::string_view room)
 {
-    std::string r(room);
-    auto it = rooms_.find(r);
+    if (own_room(socket, room)) {
+        by_id_.erase(socket.id());
+        return;
+    }
+    auto it = rooms_.find(std::string(room));
     if (it != rooms_.end()) {
         it->second.erase(&socket);
         if (it->second.empty()) {
@@ -24,12 +42,15 @@ void LocalAdapter::remove(Socket& socket, std::string_view room)
     }
     auto s = sockets_.find(&socket);
     if (s != sockets_.end()) {
-        s->second.erase(r);
+        auto& rooms = s->second;
+        rooms.erase(std::remove(rooms.begin(), rooms.end(), room),
+                    rooms.end());
     }
 }
 
 void LocalAdapter::remove_all(Socket& socket)
 {
+    by_id_.erase(socket.id());
     auto s = sockets_.find(&socket);
     if (s == sockets_.end()) {
         return;
@@ -46,14 +67,38 @@ void LocalAdapter::remove_all(Socket& socket)
     sockets_.erase(s);
 }
 
+std::vector<std::string> LocalAdapter::rooms_of(const Socket& socket) const
+{
+    std::vector<std::string> out;
+    if (by_id_.count(socket.id()) != 0) {
+        out.push_back(socket.id());
+    }
+    auto it = sockets_.find(const_cast<Socket*>(&socket));
+    if (it != sockets_.end()) {
+        out.insert(out.end(), it->second.begin(), it->second.end());
+    }
+    return out;
+}
+
 std::vector<Socket*> LocalAdapter::select(const BroadcastOptions& opts) const
 {
+    /* the sockets in a room: a socket's own id's, or a named one */
+    auto each_in = [&](const std::string& room, auto&& fn) {
+        auto id = by_id_.find(room);
+        if (id != by_id_.end()) {
+            fn(id->second);
+        }
+        auto it = rooms_.find(room);
+        if (it != rooms_.end()) {
+            for (Socket* s : it->second) {
+                fn(s);
+            }
+        }
+    };
+
     std::unordered_set<Socket*> skip;
     for (const std::string& r : opts.except) {
-        auto it = rooms_.find(r);
-        if (it != rooms_.end()) {
-            skip.insert(it->second.begin(), it->second.end());
-        }
+        each_in(r, [&](Socket* s) { skip.insert(s); });
     }
 
     std::vector<Socket*> out;
@@ -71,25 +116,11 @@ std::vector<Socket*> LocalAdapter::select(const BroadcastOptions& opts) const
     /* a socket in several of the rooms still gets the packet once */
     std::unordered_set<Socket*> seen;
     for (const std::string& r : opts.rooms) {
-        auto it = rooms_.find(r);
-        if (it == rooms_.end()) {
-            continue;
-        }
-        for (Socket* socket : it->second) {
-            if (skip.count(socket) == 0 && seen.insert(socket).second) {
-                out.push_back(socket);
+        each_in(r, [&](Socket* s) {
+            if (skip.count(s) == 0 && seen.insert(s).second) {
+                out.push_back(s);
             }
-        }
-    }
-    return out;
-}
-
-std::vector<std::string> LocalAdapter::rooms_of(const Socket& socket) const
-{
-    std::vector<std::string> out;
-    auto it = sockets_.find(const_cast<Socket*>(&socket));
-    if (it != sockets_.end()) {
-        out.assign(it->second.begin(), it->second.end());
+        });
     }
     return out;
 }

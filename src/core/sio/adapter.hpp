@@ -67,9 +67,13 @@ public:
     std::vector<std::string> rooms_of(const Socket& socket) const override;
 
 private:
+    /* every socket is in the room of its own id: kept apart, as a map
+       from the id to the socket, that costs no set of its own */
+    bool own_room(const Socket& socket, std::string_view room) const;
 
     std::unordered_map<std::string, std::unordered_set<Socket*>> rooms_;
-    std::unordered_map<Socket*, std::unordered_set<std::string>> sockets_;
+    std::unordered_map<Socket*, std::vector<std::string>> sockets_;
+    std::unordered_map<std::string_view, Socket*> by_id_;
 };
 
 }  // namespace socketio::sio

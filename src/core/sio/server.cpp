@@ -128,7 +128,7 @@ void Client::on_message(bool binary, std::string_view data)
     if (p.type == PacketType::binary_event
         || p.type == PacketType::binary_ack)
     {
-        pending_ = std::move(p);
+        pending_ = std::make_unique<Packet>(std::move(p));
         return;
     }
 

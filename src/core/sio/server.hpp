@@ -100,7 +100,9 @@ private:
     Server& server_;
     eio::Session& session_;
     std::vector<std::unique_ptr<Socket>> sockets_;
-    std::optional<Packet> pending_;     /* waiting for its attachments */
+    /* waiting for its attachments; on the heap: rare, and idle sockets
+       should cost little */
+    std::unique_ptr<Packet> pending_;
     eio::Millis connect_deadline_;
     std::vector<Deferred> deferred_;
     bool failed_ = false;
