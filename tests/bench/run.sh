@@ -18,6 +18,9 @@
 #   --wait-idle S        before each run, wait up to S s for the machine to be idle
 #   --busy-retries N     run a load again (up to N times, default 1) when other
 #                        processes took more than 0.25 cores during it
+#   --nice N             run the servers and the load generator at this nice
+#                        value (e.g. -10, as root: on a machine shared with other
+#                        work, the benchmark gets the CPU first)
 #
 # Environment: BUILD_DIR (build), NGINX_BIN (/usr/sbin/nginx), NODE_BIN (node).
 #
@@ -41,6 +44,7 @@ BUILD=1
 BUSY_LIMIT=0.25     # cores other processes may take during a run
 BUSY_RETRIES=1      # runs again when they took more
 IDLE_WAIT=0         # seconds to wait for an idle machine before each run
+NICE=0              # nice value of the servers and the load generator
 
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -52,7 +56,8 @@ while [ $# -gt 0 ]; do
         --no-build) BUILD=0 ;;
         --busy-retries) BUSY_RETRIES="$2"; shift ;;
         --wait-idle) IDLE_WAIT="$2"; shift ;;
-        -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
+        --nice) NICE="$2"; shift ;;
+        -h|--help) sed -n '2,31p' "$0"; exit 0 ;;
         *) echo "run.sh: unknown option $1" >&2; exit 2 ;;
     esac
     shift
@@ -191,7 +196,7 @@ http {
     }
 }
 EOF
-    "$NGINX_BIN" -p "$SERVER_DIR/" -c "$SERVER_DIR/nginx.conf" -e "$SERVER_DIR/error.log" \
+    nice -n "$NICE" "$NGINX_BIN" -p "$SERVER_DIR/" -c "$SERVER_DIR/nginx.conf" -e "$SERVER_DIR/error.log" \
         > "$SERVER_DIR/stdout.log" 2>&1 &
     SERVER_PID=$!
     SERVER_KIND="module-$1w"
@@ -209,7 +214,7 @@ start_node() {
     SERVER_DIR="$WORK/run-$RUN"
     mkdir -p "$SERVER_DIR"
     PORT=$(free_port)
-    "$NODE_BIN" "$HERE/reference-chat.js" --port "$PORT" \
+    nice -n "$NICE" "$NODE_BIN" "$HERE/reference-chat.js" --port "$PORT" \
         > "$SERVER_DIR/stdout.log" 2> "$SERVER_DIR/error.log" &
     SERVER_PID=$!
     SERVER_KIND="node"
@@ -312,6 +317,7 @@ LOADS=${ONLY//,/ }
     echo "module: $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$REPO" diff --quiet -- src 2>/dev/null || echo ' (src modified)')"
     echo "run: $([ "$QUICK" = 1 ] && echo quick || echo full)"
     echo "busy before the run: $(busy_cores) cores (other processes, over 2 s)"
+    [ "$NICE" = 0 ] || echo "nice: servers and load generator at $NICE"
 } > "$OUT/env.txt"
 cat "$OUT/env.txt" >&2
 
@@ -327,7 +333,7 @@ for load in $LOADS; do
             start_server "$server"
             say "$load on $server (pid $SERVER_PID, port $PORT): $args"
             # shellcheck disable=SC2086
-            "$LOADGEN" --url "http://127.0.0.1:$PORT/socket.io/" --server-pid "$SERVER_PID" \
+            nice -n "$NICE" "$LOADGEN" --url "http://127.0.0.1:$PORT/socket.io/" --server-pid "$SERVER_PID" \
                 --label "$load" $SETTLE $args > "$WORK/line.json" 2> "$OUT/logs/$load.$server.loadgen.log" &
             LOADGEN_PID=$!
             wait "$LOADGEN_PID" || true
