@@ -148,16 +148,23 @@ describe('bad inputs: the answer, and the others go on', () => {
   });
 
   it('a stolen sid: a second GET alongside the owner\'s closes the session (close packet, then 400)', T, async () => {
-    const owner = await connectedPolling(server);
-    const pending = owner.get();
-    await sleep(100);
-    const thief = await http(owner.url());
-    assert.ok([400, 500].includes(thief.status), `the thief's GET: ${thief.status}`);
-    await thief.text();
-    const mine = await pending;
-    assert.equal(mine.status, 200);
-    assert.equal(await mine.text(), '1', 'the owner\'s GET gets a close packet');
-    await expectError(await owner.get(), 400, 1, 'Session ID unknown');
+    // a ping (every 300 ms) may answer the owner's GET before the thief's
+    // arrives: then the thief's GET is alone, and the case is tried again
+    for (let attempt = 1; ; attempt++) {
+      const owner = await connectedPolling(server);
+      const pending = owner.get();
+      await sleep(50);
+      const thief = await http(owner.url());
+      const thiefText = await thief.text();
+      const mine = await pending;
+      const mineText = await mine.text();
+      if (mineText !== '1' && mineText.split(SEP).includes('2') && attempt < 5) continue;
+      assert.ok([400, 500].includes(thief.status), `the thief's GET: ${thief.status} ${thiefText}`);
+      assert.equal(mine.status, 200);
+      assert.equal(mineText, '1', 'the owner\'s GET gets a close packet');
+      await expectError(await owner.get(), 400, 1, 'Session ID unknown');
+      break;
+    }
     await by.carryOn('a stolen sid');
   });
 
@@ -336,7 +343,10 @@ describe('bad inputs: the answer, and the others go on', () => {
     await by.carryOn('clients that never CONNECT');
   });
 
-  it('all of the table at once, 5 times over, while the bystanders chat', { timeout: 60000 }, async () => {
+  it('all of the table at once, 5 times over, while the bystanders chat', {
+    timeout: 60000,
+    skip: isReference ? 'the reference leaves some of these requests hanging' : false,
+  }, async () => {
     const bad = async () => {
       const jobs = [
         http(eioUrl(server.url, PATH, { EIO: '3', transport: 'polling' })).then((r) => r.text()),
