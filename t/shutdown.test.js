@@ -293,18 +293,8 @@ describe('4 workers: a waiting GET held by another worker than its session\'s', 
 // a session that nothing closes. Here the header's last CRLF is sent 300 ms
 // after `nginx -s reload`.
 describe('1 worker: a handshake that completes after the worker began shutting down', { skip: SKIP }, () => {
-  const LATE_BUG =
-    'bug: a handshake whose request completes after its worker began shutting down (nginx -s reload or ' +
-    'quit; the header was being read, or came on a keep-alive connection) opens a session in the exiting ' +
-    'worker after "socketio: closing N sessions, worker is exiting": a WebSocket gets 101 and the open ' +
-    'packet and then nothing, until worker_shutdown_timeout cuts the TCP connection without a close frame; ' +
-    'a polling handshake gets its open packet, and without worker_shutdown_timeout the old worker stays ' +
-    'alive for the session\'s timers (killed 5 s after the final SIGQUIT in the test); now and then the worker ' +
-    'exits with such a connection open: [alert] "open socket #N left in connection M" and "aborting" (seen ' +
-    'under ASan in reload.test.js "10 reloads in a row under traffic" and in this file, 4 workers, reload). ' +
-    'Expected: refused (503) or closed at once (WebSocket close 1001, polling close packet)';
 
-  it('WebSocket: refused, or closed at once with 1000/1001', { timeout: 20000, skip: LATE_BUG }, async () => {
+  it('WebSocket: refused, or closed at once with 1000/1001', { timeout: 20000 }, async () => {
     const server = await startServer({
       path: PATH,
       handler: 'echo',
@@ -334,7 +324,7 @@ describe('1 worker: a handshake that completes after the worker began shutting d
     }
   });
 
-  it('polling: the old worker still exits at once (no worker_shutdown_timeout)', { timeout: 20000, skip: LATE_BUG }, async () => {
+  it('polling: the old worker still exits at once (no worker_shutdown_timeout)', { timeout: 20000 }, async () => {
     const server = await startServer({
       path: PATH,
       handler: 'echo',

@@ -216,6 +216,21 @@ ngx_http_socketio_cors(ngx_http_request_t *r,
 }
 
 
+/* A handshake that reaches a worker already closing its sessions. */
+ngx_int_t
+ngx_http_socketio_leaving(ngx_http_request_t *r)
+{
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "socketio: handshake refused: the worker is shutting down");
+
+    r->keepalive = 0;
+
+    return ngx_http_socketio_respond(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+               "application/json",
+               socketio::eio::error_body(socketio::eio::Error::bad_request));
+}
+
+
 /* socketio_worker_sessions: this worker has as many as it may hold */
 bool
 ngx_http_socketio_worker_full(ngx_http_request_t *r,
@@ -252,6 +267,7 @@ ngx_int_t
 ngx_http_socketio_remote(ngx_http_request_t *r, socketio::ngx::Runtime &rt,
     const socketio::eio::Request &req, std::string_view key)
 {
+    ngx_int_t      rc;
     std::uint16_t  owner;
 
     auto q = socketio::eio::parse_query(req.query);
@@ -261,6 +277,29 @@ ngx_http_socketio_remote(ngx_http_request_t *r, socketio::ngx::Runtime &rt,
            != socketio::cluster::Node::Where::remote)
     {
         return NGX_DECLINED;
+    }
+
+    if (rt.node().departed()) {
+        /*
+         * this worker is leaving and reads no answers: a GET is told to
+         * ask again (on a new connection, to a worker that stays), a POST
+         * goes on without its answer, a WebSocket comes back later
+         */
+        if (req.websocket) {
+            return ngx_http_socketio_respond(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                       "application/json",
+                       socketio::eio::error_body(
+                           socketio::eio::Error::bad_request));
+        }
+        if (r->method == NGX_HTTP_GET && q.transport == "polling") {
+            rc = ngx_http_discard_request_body(r);
+            if (rc != NGX_OK) {
+                return rc;
+            }
+            r->keepalive = 0;
+            return ngx_http_socketio_respond(r, NGX_HTTP_OK,
+                                             "text/plain; charset=UTF-8", "6");
+        }
     }
 
     if (req.websocket) {
@@ -364,6 +403,9 @@ ngx_http_socketio_handle(ngx_http_request_t *r)
     switch (route.kind) {
 
     case Kind::open_polling:
+        if (rt->shutting_down()) {
+            return ngx_http_socketio_leaving(r);
+        }
         if (ngx_http_socketio_worker_full(r, *rt)) {
             return ngx_http_socketio_respond(r, NGX_HTTP_SERVICE_UNAVAILABLE,
                        "application/json",
@@ -387,6 +429,9 @@ ngx_http_socketio_handle(ngx_http_request_t *r)
         return ngx_http_socketio_post(r, *rt, *route.session);
 
     case Kind::open_websocket:
+        if (rt->shutting_down()) {
+            return ngx_http_socketio_leaving(r);
+        }
         if (ngx_http_socketio_worker_full(r, *rt)) {
             return ngx_http_socketio_respond(r, NGX_HTTP_SERVICE_UNAVAILABLE,
                        "application/json",

@@ -351,6 +351,14 @@ PostRequest::on_body(ngx_http_request_t *r)
         st->events_in.fetch_add(1, std::memory_order_relaxed);
     }
 
+    if (owner_ >= 0 && rt_.node().departed()) {
+        /* this worker is leaving: the payload goes on, unanswered */
+        rt_.node().post_detached(sid_, static_cast<uint16_t>(owner_),
+                                 payload);
+        r->keepalive = 0;
+        return answer(r, std::nullopt);
+    }
+
     if (owner_ >= 0) {
         /* the owner answers in a later event; the request waits for it */
         token_ = rt_.node().post(sid_, static_cast<uint16_t>(owner_),

@@ -143,14 +143,17 @@ Runtime::~Runtime()
 void
 Runtime::start()
 {
-    if (!node_->join(static_cast<std::int32_t>(ngx_pid), zone_.generation,
-                     static_cast<std::uint32_t>(ngx_worker)))
+    if (!node_->claim(static_cast<std::int32_t>(ngx_pid), zone_.generation,
+                      static_cast<std::uint32_t>(ngx_worker)))
     {
         throw std::runtime_error("no free worker slot in the socketio zone "
                                  "(64 at most)");
     }
 
+    /* the wake-up socket first: cleaning up after a dead worker wakes the
+       others, and they wake this one */
     open_wake_socket();
+    node_->recover();
 
     ngx_log_error(NGX_LOG_INFO, log_, 0,
                   "socketio: worker joined zone \"%V\" as slot %ui",
@@ -238,20 +241,25 @@ Runtime::close_wake_socket()
 }
 
 
-void
+bool
 Runtime::wake(std::uint16_t slot)
 {
     if (wake_conn_ == NULL) {
-        return;
+        return false;
     }
 
     socklen_t len;
     sockaddr_un sa = wake_address(slot, &len);
     char one = 'w';
 
+    if (sendto(wake_conn_->fd, &one, 1, MSG_DONTWAIT,
+               reinterpret_cast<sockaddr *>(&sa), len) == 1)
+    {
+        return true;
+    }
+
     /* a full queue already holds a wake-up: nothing is lost */
-    (void) sendto(wake_conn_->fd, &one, 1, MSG_DONTWAIT,
-                  reinterpret_cast<sockaddr *>(&sa), len);
+    return errno == EAGAIN || errno == EWOULDBLOCK;
 }
 
 
@@ -571,6 +579,8 @@ Runtime::shutdown() noexcept
                   engine_->size());
 
     try {
+        /* sessions on their way here arrive first, to be closed too */
+        node_->consume();
         engine_->close_all("server shutting down");
 
     } catch (...) {

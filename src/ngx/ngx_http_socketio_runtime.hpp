@@ -62,7 +62,7 @@ public:
                            std::string_view reason) override;
 
     /* cluster::Host */
-    void wake(std::uint16_t slot) override;
+    bool wake(std::uint16_t slot) override;
     void schedule() override;
     void retry_later() override;
     void log(int level, std::string_view message) override;
@@ -70,6 +70,8 @@ public:
 
     /* bus::Liveness: is the process behind a lock's tag still there? */
     bool alive(std::uint32_t tag) const override;
+
+    bool shutting_down() const noexcept { return shutting_down_; }
 
     /* The worker is shutting down: close every session cleanly, now. */
     void shutdown() noexcept;

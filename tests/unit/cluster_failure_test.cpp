@@ -414,7 +414,7 @@ TEST(ClusterDepart, RequestsAreAnsweredAndItNeitherWakesNorPins)
  * client's next GET finds no session (unknown sid) and it reconnects from
  * scratch, its chat user leaving and joining again.
  */
-TEST(ClusterDepart, DISABLED_APollHeldByADepartingWorkerLeavesTheSessionAlive)
+TEST(ClusterDepart, APollHeldByADepartingWorkerLeavesTheSessionAlive)
 {
     Cluster c;
     Worker& a = c.add("A", 101);
@@ -449,7 +449,7 @@ TEST(ClusterDepart, DISABLED_APollHeldByADepartingWorkerLeavesTheSessionAlive)
  * B's GET and WebSocket wait until their clients give up (ping timeout),
  * even after A's leave().
  */
-TEST(ClusterDepart, DISABLED_RequestsToAnOwnerThatDepartsUnreadAreAnswered)
+TEST(ClusterDepart, RequestsToAnOwnerThatDepartsUnreadAreAnswered)
 {
     Cluster c;
     Worker& a = c.add("A", 101);
@@ -491,7 +491,7 @@ TEST(ClusterDepart, DISABLED_RequestsToAnOwnerThatDepartsUnreadAreAnswered)
  * the zone lives, in `users` and numUsers. The table entry for the sid
  * stays under A until A leaves.
  */
-TEST(ClusterDepart, DISABLED_ASessionMovingToADepartingWorkerLeavesNoGhost)
+TEST(ClusterDepart, ASessionMovingToADepartingWorkerLeavesNoGhost)
 {
     Cluster c;
     Worker& a = c.add("A", 101);
@@ -531,7 +531,7 @@ TEST(ClusterDepart, DISABLED_ASessionMovingToADepartingWorkerLeavesNoGhost)
  * recover() drops the dead slot's users, but alice is still filed under A.
  * Her entry in the table stays too.
  */
-TEST(ClusterDeadWorker, DISABLED_ASessionMovingToAWorkerThatDiesLeavesNoGhost)
+TEST(ClusterDeadWorker, ASessionMovingToAWorkerThatDiesLeavesNoGhost)
 {
     Cluster c;
     Worker& a = c.add("A", 101);

@@ -86,12 +86,13 @@ private:
 /* What the web server does for a node: recorded. */
 class FakeHost final : public cluster::Host {
 public:
-    void wake(std::uint16_t slot) override
+    bool wake(std::uint16_t slot) override
     {
         wakes.push_back(slot);
         if (on_wake) {
             on_wake(slot);
         }
+        return true;
     }
     void schedule() override
     {

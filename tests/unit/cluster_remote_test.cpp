@@ -629,7 +629,7 @@ TEST(ClusterMigration, WebSocketGoneOnTheWayEndsTheSessionAtItsNewOwner)
  * every GET with nothing queued with "6" at once, so the client polls in a
  * tight loop.
  */
-TEST(ClusterRemote, DISABLED_AFailedUpgradeLeavesPollingAsItWas)
+TEST(ClusterRemote, AFailedUpgradeLeavesPollingAsItWas)
 {
     Cluster c;
     Worker& a = c.add("A", 101);

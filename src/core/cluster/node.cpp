@@ -186,12 +186,18 @@ bool Node::claim(std::int32_t pid, std::uint32_t generation,
         s.replay_pin.store(bus::no_pin, std::memory_order_relaxed);
         s.replays.store(0, std::memory_order_relaxed);
         s.wake_pending.store(0, std::memory_order_relaxed);
-        for (auto& d : s.stats.disconnects) {
+        /* a new worker: its counters start from nothing */
+        bus::Stats& st = s.stats;
+        for (auto* c : {&st.sessions, &st.polling, &st.websocket,
+                        &st.handshakes, &st.events_in, &st.packets_out,
+                        &st.bytes_in, &st.bytes_out, &st.broadcasts,
+                        &st.forwarded, &st.migrated})
+        {
+            c->store(0, std::memory_order_relaxed);
+        }
+        for (auto& d : st.disconnects) {
             d.store(0, std::memory_order_relaxed);
         }
-        s.stats.sessions.store(0, std::memory_order_relaxed);
-        s.stats.polling.store(0, std::memory_order_relaxed);
-        s.stats.websocket.store(0, std::memory_order_relaxed);
         s.state.store(static_cast<std::uint32_t>(bus::SlotState::alive),
                       std::memory_order_release);
 
@@ -220,7 +226,7 @@ void Node::depart()
         if (p->poll) {
             WireWriter w;
             w.str(p->sid).num(token);
-            publish(p->owner, Rec::poll_gone, {w.bytes()});
+            publish(p->owner, Rec::poll_released, {w.bytes()});
             p->poll->answer("6");
         } else if (p->post) {
             p->post->done(std::nullopt);
@@ -243,6 +249,11 @@ void Node::depart()
         }
     }
     refs_.clear();
+
+    /* what others wait for from here will not come: they answer it */
+    WireWriter gone;
+    gone.num(slot_);
+    publish(bus::any_slot, Rec::slot_gone, {gone.bytes()});
 
     zone_.slot(slot_).state.store(
         static_cast<std::uint32_t>(bus::SlotState::departed),
@@ -415,8 +426,10 @@ void Node::wake_for(std::uint16_t to)
             return;
         }
         /* one wake-up at a time: the reader clears the flag first */
-        if (s.wake_pending.exchange(1, std::memory_order_acq_rel) == 0) {
-            host_.wake(i);
+        if (s.wake_pending.exchange(1, std::memory_order_acq_rel) == 0
+            && !host_.wake(i))
+        {
+            s.wake_pending.store(0, std::memory_order_release);
         }
     };
 
@@ -552,6 +565,16 @@ void Node::post_gone(std::uint64_t token)
     pending_.erase(token);
 }
 
+void Node::post_detached(std::string_view sid, std::uint16_t owner,
+                         std::string_view payload)
+{
+    /* token 0: the owner's answer goes to nobody */
+    WireWriter w;
+    w.str(sid).num(std::uint64_t{0})
+        .num(static_cast<std::uint32_t>(payload.size()));
+    publish(owner, Rec::post, {w.bytes(), payload});
+}
+
 std::uint64_t Node::ws_attach(std::string_view sid, std::uint16_t owner,
                               RemoteWs& ws)
 {
@@ -672,6 +695,10 @@ void Node::consume()
         relieve_pressure();
     }
 
+    if (!in_flight_.empty()) {
+        check_in_flight();
+    }
+
     update_pin();
 }
 
@@ -753,9 +780,11 @@ void Node::handle(const bus::Record& r)
                 code = static_cast<std::int32_t>(*e);
             }
         }
-        WireWriter w;
-        w.num(token).num(code);
-        publish(from, Rec::post_done, {w.bytes()});
+        if (token != 0) {
+            WireWriter w;
+            w.num(token).num(code);
+            publish(from, Rec::post_done, {w.bytes()});
+        }
         return;
     }
 
@@ -804,6 +833,20 @@ void Node::handle(const bus::Record& r)
         }
         if (eio::Session* s = engine_.find(sid)) {
             s->on_poll_gone(*it->second, engine_.now());
+        }
+        polls_.erase(it);
+        return;
+    }
+
+    case Rec::poll_released: {
+        std::string sid(in.str());
+        auto token = in.num<std::uint64_t>();
+        auto it = polls_.find({from, token});
+        if (it == polls_.end()) {
+            return;
+        }
+        if (eio::Session* s = engine_.find(sid)) {
+            s->on_poll_released(*it->second);
         }
         polls_.erase(it);
         return;
@@ -1032,10 +1075,55 @@ void Node::deliver(const bus::Record& r, eio::Session* only)
 
 /* --- sessions that move --- */
 
+/*
+ * Sessions sent to another worker: done when the table says it has them
+ * (or has let them go since); back here, to be closed properly, when that
+ * worker left or died before it read them.
+ */
+void Node::check_in_flight()
+{
+    for (auto it = in_flight_.begin(); it != in_flight_.end();) {
+        std::optional<bus::Owner> owner;
+        {
+            bus::Guard g(zone_.header().lock, slot_ + 1u, liveness_);
+            owner = bus::SessionTable(zone_).find(it->sid);
+        }
+
+        if (!owner || owner->slot != slot_) {
+            it = in_flight_.erase(it);
+            continue;
+        }
+
+        auto state = static_cast<bus::SlotState>(
+            zone_.slot(it->to).state.load(std::memory_order_acquire));
+        bool lost = state != bus::SlotState::alive
+                    || (liveness_ != nullptr
+                        && !liveness_->alive(it->to + 1u));
+
+        if (!lost && engine_.now() - it->since < 10000) {
+            ++it;
+            continue;
+        }
+
+        /* it never arrived: it ends here, and its handlers say so */
+        InFlight f = std::move(*it);
+        it = in_flight_.erase(it);
+        eio::Session& s = engine_.adopt(f.sid, dead_link, engine_.now());
+        s.endpoint().restore(f.state);
+        s.on_ws_gone(dead_link, engine_.now());
+        log(2, "a session sent to worker slot " + std::to_string(f.to)
+                   + " never arrived: closed here");
+    }
+}
+
 void Node::after_flush()
 {
     if (!joined()) {
         return;
+    }
+
+    if (!in_flight_.empty()) {
+        check_in_flight();
     }
 
     for (auto it = polls_.begin(); it != polls_.end();) {
@@ -1082,6 +1170,10 @@ void Node::migrate(eio::Session& s, WsProxy& proxy)
     WireWriter w;
     w.str(s.sid()).num(proxy.token()).num(from).str(state);
     publish(to, Rec::migrate, {w.bytes()});
+
+    /* kept until the other worker has it: it may leave or die first */
+    in_flight_.push_back(InFlight{s.sid(), to, std::move(state),
+                                  engine_.now()});
 
     if (auto* st = stats()) {
         st->migrated.fetch_add(1, std::memory_order_relaxed);

@@ -48,8 +48,9 @@ namespace socketio::cluster {
 class Host {
 public:
     virtual ~Host() = default;
-    /* Another worker has records to read: wake it up. */
-    virtual void wake(std::uint16_t slot) = 0;
+    /* Another worker has records to read: wake it up. false: it could
+       not be told (the next publisher tries again). */
+    virtual bool wake(std::uint16_t slot) = 0;
     /* This worker has records to read: consume() soon, in this iteration. */
     virtual void schedule() = 0;
     /* Publishing waits for room in the log: consume() again a little later. */
@@ -103,9 +104,15 @@ public:
     Node(const Node&) = delete;
     Node& operator=(const Node&) = delete;
 
-    /* Takes a free slot (cleaning those of dead workers first). */
+    /* Takes a free slot, then cleans up after dead workers. */
     bool join(std::int32_t pid, std::uint32_t generation,
               std::uint32_t index);
+    /* The same in two steps, for a host that must set up its wake-ups in
+       between (the clean-up wakes the others). */
+    bool claim(std::int32_t pid, std::uint32_t generation,
+               std::uint32_t index);
+    void recover();
+    bool departed() const noexcept { return departed_; }
     /* Shutting down: no more log for this worker. */
     void depart();
     /* Gives the slot back (worker exit). */
@@ -134,6 +141,10 @@ public:
     std::uint64_t post(std::string_view sid, std::uint16_t owner,
                        std::string_view payload, RemotePost& p);
     void post_gone(std::uint64_t token);
+    /* A POST's payload for the owner, with no answer awaited (this worker
+       is leaving and will not read one). */
+    void post_detached(std::string_view sid, std::uint16_t owner,
+                       std::string_view payload);
     std::uint64_t ws_attach(std::string_view sid, std::uint16_t owner,
                             RemoteWs& w);
     void ws_in(std::uint64_t token, bool binary, std::string_view data);
@@ -173,9 +184,7 @@ private:
     void migrate(eio::Session& s, WsProxy& proxy);
     void adopt(const bus::Record& r);
     void slot_gone(std::uint16_t slot);
-    void recover();
-    bool claim(std::int32_t pid, std::uint32_t generation,
-               std::uint32_t index);
+    void check_in_flight();
     void update_pin();
     void relieve_pressure();
     void log(int level, const std::string& message) { host_.log(level, message); }
@@ -212,6 +221,15 @@ private:
         std::string body;
     };
     std::deque<Unpublished> unpublished_;
+
+    /* sessions moved away, until the other worker has them */
+    struct InFlight {
+        std::string sid;
+        std::uint16_t to;
+        std::string state;
+        eio::Millis since;
+    };
+    std::vector<InFlight> in_flight_;
     eio::Millis unpublished_since_ = 0;
 };
 

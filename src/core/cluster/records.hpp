@@ -26,7 +26,8 @@ enum class Rec : std::uint16_t {
     ws_close,         /* to origin: close it */
     ws_gone,          /* to owner: it closed */
     migrate,          /* to origin: the session, now yours */
-    slot_gone,        /* to all: a worker died */
+    slot_gone,        /* to all: a worker died, or left */
+    poll_released,    /* to owner: that GET was answered "ask again" */
 };
 
 }  // namespace socketio::cluster

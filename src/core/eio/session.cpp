@@ -150,6 +150,13 @@ void Session::on_poll_gone(PollWaiter& waiter, Millis now)
     abort("transport error");
 }
 
+void Session::on_poll_released(PollWaiter& waiter)
+{
+    if (poll_ == &waiter) {
+        poll_ = nullptr;
+    }
+}
+
 std::optional<Error> Session::begin_post()
 {
     if (state_ == State::closed) {
@@ -296,8 +303,10 @@ void Session::on_ws_gone(WebSocketLink& link, Millis now)
     engine_.set_now(now);
 
     if (&link == probe_) {
+        /* the upgrade failed: polling goes on as before it */
         probe_ = nullptr;
         probe_out_.clear();
+        probed_ = false;
         upgrade_deadline_ = never;
         mark_dirty();
     } else if (&link == ws_) {
@@ -521,6 +530,7 @@ void Session::push_output()
     if (probe_ != nullptr && cancel_probe_) {
         WebSocketLink* link = probe_;
         probe_ = nullptr;
+        probed_ = false;
         upgrade_deadline_ = never;
         link->close(1000, "upgrade cancelled");
     }

@@ -73,6 +73,9 @@ public:
 
     std::optional<Error> on_poll(PollWaiter& waiter, Millis now);
     void on_poll_gone(PollWaiter& waiter, Millis now);
+    /* The GET was answered by other means (its worker is shutting down
+       and told the client to ask again): the session goes on. */
+    void on_poll_released(PollWaiter& waiter);
     /* A POST starts and ends; two at once close the session. */
     std::optional<Error> begin_post();
     std::optional<Error> on_post(std::string_view payload, Millis now);
