@@ -130,6 +130,7 @@ private:
     bool                 failed_ = false;
     ngx_event_t          linger_;
     ngx_event_t         *release_ = NULL;  /* in the request's pool */
+    ngx_http_request_t  *kept_ = NULL;     /* a request others hold on to */
     std::string          early_;           /* frames behind the handshake */
 };
 
@@ -297,14 +298,36 @@ WsConnection::release() noexcept
     if (release_->posted) {
         ngx_delete_posted_event(release_);
     }
+
+    c_->data = this;
+    c_->log->action = const_cast<char *>("talking WebSocket");
+
+    c_->read->handler = read_handler;
+    c_->write->handler = write_handler;
+
+    /* told, as idle connections are, when the worker shuts down */
+    c_->idle = 1;
+
+    /* what happened while the request held the connection */
+    ngx_post_event(c_->read, &ngx_posted_events);
+    ngx_post_event(c_->write, &ngx_posted_events);
+
+    if (r->pool->cleanup != NULL) {
+        /*
+         * another module hangs on the request (limit_conn counts the
+         * connection until the request's pool goes): the request stays,
+         * and goes when the WebSocket closes
+         */
+        kept_ = r;
+        return;
+    }
+
     release_ = NULL;                  /* it goes with the request's pool */
 
     /* logs the request (101), and frees its pool */
     ngx_http_free_request(r, 0);
 
     c_->destroyed = 0;
-    c_->data = this;
-    c_->log->action = const_cast<char *>("talking WebSocket");
 
     /* header buffers, as a keepalive connection gives them back */
     if (c_->buffer != NULL && c_->buffer->start != NULL
@@ -325,16 +348,6 @@ WsConnection::release() noexcept
     hc->busy = NULL;
     hc->nbusy = 0;
     hc->free = NULL;
-
-    c_->read->handler = read_handler;
-    c_->write->handler = write_handler;
-
-    /* told, as idle connections are, when the worker shuts down */
-    c_->idle = 1;
-
-    /* what happened while the request held the connection */
-    ngx_post_event(c_->read, &ngx_posted_events);
-    ngx_post_event(c_->write, &ngx_posted_events);
 }
 
 
@@ -760,6 +773,13 @@ WsConnection::finish()
 
     if (r_ != NULL) {
         release();
+    }
+
+    if (kept_ != NULL) {
+        /* logs the request (101) and lets the modules holding it go */
+        ngx_http_request_t *r = kept_;
+        kept_ = NULL;
+        ngx_http_free_request(r, 0);
     }
 
     /* this object lives in the connection's pool: it goes with it */

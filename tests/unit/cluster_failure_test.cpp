@@ -302,8 +302,8 @@ TEST(ClusterDepart, RequestsAreAnsweredAndItNeitherWakesNorPins)
 {
     constexpr std::size_t cap = 16384;
     Cluster c(cap);
-    Worker& a = c.add("A", 101);      /* owns sessions */
-    Worker& x = c.add("X", 102);      /* departs */
+    Worker& a = c.add("A", 101, true, {}, 2);  /* owns sessions */
+    Worker& x = c.add("X", 102, true, {}, 1);  /* departs: older */
     Worker& b = c.add("B", 103);
 
     /* X waits on A: a GET parked, a WebSocket probing */
@@ -417,8 +417,9 @@ TEST(ClusterDepart, RequestsAreAnsweredAndItNeitherWakesNorPins)
 TEST(ClusterDepart, APollHeldByADepartingWorkerLeavesTheSessionAlive)
 {
     Cluster c;
-    Worker& a = c.add("A", 101);
-    Worker& x = c.add("X", 102);
+    Worker& a = c.add("A", 101, true, {}, 2);
+    /* X is of the configuration before: a reload stops it, not A */
+    Worker& x = c.add("X", 102, true, {}, 1);
 
     std::string sid = rec_polling(c, a);
     FakeRemotePoll& xpoll = c.remote_poll();
@@ -551,4 +552,22 @@ TEST(ClusterDeadWorker, ASessionMovingToAWorkerThatDiesLeavesNoGhost)
     EXPECT_FALSE(c.user_named("alice").has_value());
     EXPECT_EQ(c.zone.header().users.load(), 0u);
     EXPECT_FALSE(c.owner_of(sid).has_value());
+}
+
+
+/* A reload or a quit stops every worker of a configuration: a GET held
+   for an owner of the same one is told the session ends. */
+TEST(ClusterDepart, APollHeldForAnOwnerThatLeavesTooGetsTheClosePacket)
+{
+    Cluster c;
+    Worker& a = c.add("A", 101);
+    Worker& x = c.add("X", 102);
+
+    std::string sid = rec_polling(c, a);
+    FakeRemotePoll& xpoll = c.remote_poll();
+    x.node.poll(sid, a.slot(), xpoll);
+    ASSERT_TRUE(c.settle());
+
+    x.node.depart();
+    EXPECT_EQ(xpoll.answers, Strings{"1"});
 }

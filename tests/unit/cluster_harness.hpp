@@ -433,7 +433,7 @@ public:
 
     /* A worker with its own ids (seeded apart), joined as `pid`. */
     Worker& add(std::string name, std::int32_t pid, bool join = true,
-                eio::Config config = {})
+                eio::Config config = {}, std::uint32_t generation = 1)
     {
         std::uint64_t seed = (static_cast<std::uint64_t>(workers_.size()) + 1)
                              << 40;
@@ -447,7 +447,7 @@ public:
         };
         w.engine.set_now(now);
         if (join) {
-            EXPECT_TRUE(w.node.join(pid, 1, static_cast<std::uint32_t>(
+            EXPECT_TRUE(w.node.join(pid, generation, static_cast<std::uint32_t>(
                                                  workers_.size() - 1)))
                 << w.name;
             w.host.runnable = true;       /* the Runtime consumes at start */

@@ -227,7 +227,15 @@ void Node::depart()
             WireWriter w;
             w.str(p->sid).num(token);
             publish(p->owner, Rec::poll_released, {w.bytes()});
-            p->poll->answer("6");
+            /*
+             * an owner of this configuration leaves too (a reload or a
+             * quit stops them all): the session ends, say so; an owner of
+             * a newer one stays: ask again, and reach it
+             */
+            bool owner_leaves =
+                zone_.slot(p->owner).generation.load(std::memory_order_relaxed)
+                == generation_;
+            p->poll->answer(owner_leaves ? "1" : "6");
         } else if (p->post) {
             p->post->done(std::nullopt);
         } else if (p->ws) {

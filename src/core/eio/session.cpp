@@ -2,6 +2,7 @@
 
 #include "core/eio/engine.hpp"
 #include "core/util/base64.hpp"
+#include "core/util/utf8.hpp"
 
 #include <algorithm>
 
@@ -183,6 +184,12 @@ std::optional<Error> Session::on_post(std::string_view payload, Millis now)
     }
     if (state_ == State::closing) {
         return std::nullopt;
+    }
+
+    /* a polling payload is text: read as UTF-8, as the reference does */
+    auto repaired = util::repair_utf8(payload);
+    if (repaired) {
+        payload = *repaired;
     }
 
     DecodedPayload decoded;

@@ -242,6 +242,47 @@ DecodeError decode(std::string_view in, Packet& out)
     return DecodeError::none;
 }
 
+bool placeholders_valid(const boost::json::value& v, std::size_t attachments)
+{
+    if (const auto* a = v.if_array()) {
+        for (const auto& e : *a) {
+            if (!placeholders_valid(e, attachments)) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    const auto* o = v.if_object();
+    if (o == nullptr) {
+        return true;
+    }
+
+    const auto* mark = o->if_contains("_placeholder");
+    if (mark != nullptr && mark->is_bool() && mark->get_bool()) {
+        const auto* num = o->if_contains("num");
+        if (num == nullptr) {
+            return false;
+        }
+        if (num->is_int64()) {
+            auto n = num->get_int64();
+            return n >= 0 && static_cast<std::uint64_t>(n) < attachments;
+        }
+        if (num->is_uint64()) {
+            return num->get_uint64() < attachments;
+        }
+        return false;
+    }
+
+    for (const auto& [key, e] : *o) {
+        (void) key;
+        if (!placeholders_valid(e, attachments)) {
+            return false;
+        }
+    }
+    return true;
+}
+
 std::optional<EventText> split_event(std::string_view p) noexcept
 {
     auto skip_ws = [&](std::size_t k) {

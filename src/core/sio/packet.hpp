@@ -62,6 +62,13 @@ struct Packet {
 DecodeError decode(std::string_view in, Packet& out);
 
 /*
+ * A binary packet's placeholders ({"_placeholder":true,"num":N}) each
+ * name one of its `attachments`, as the reference parser demands when it
+ * puts the packet back together ("illegal attachments" otherwise).
+ */
+bool placeholders_valid(const boost::json::value& v, std::size_t attachments);
+
+/*
  * An event's payload is a JSON array whose first element is the event
  * name. Splits the text there so that handlers can pass the arguments on
  * byte for byte: `rest` is what follows the name (",1,2]" or "]").

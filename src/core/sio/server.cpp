@@ -108,6 +108,10 @@ void Client::on_message(bool binary, std::string_view data)
         if (pending_->buffers.size() == pending_->attachments) {
             Packet p = std::move(*pending_);
             pending_.reset();
+            if (!placeholders_valid(p.json, p.attachments)) {
+                fail("illegal attachments");
+                return;
+            }
             on_packet(p);
         }
         return;
