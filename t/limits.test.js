@@ -101,15 +101,7 @@ describe('limit_req on the location', () => {
 });
 
 describe('limit_conn on the location', () => {
-  it('3 per address: a 4th WebSocket gets 503, the 3 chat on, and a place freed is taken again', {
-    ...T,
-    skip:
-      SKIP ||
-      'bug: since 7bf6393 ("the request is let go of after the handshake") an upgraded WebSocket no longer ' +
-        'counts for limit_conn: the request, whose pool holds limit_conn\'s cleanup, is freed after the 101, so ' +
-        'with limit_conn addr 3 a 4th, 5th, ... WebSocket from the same address is accepted (101 and the open ' +
-        'packet) where it used to get 503; limit_conn then limits only requests in progress (long-polls)',
-  }, async () => {
+  it('3 per address: a 4th WebSocket gets 503, the 3 chat on, and a place freed is taken again', T, async () => {
     const server = await startServer({
       path: PATH,
       handler: 'chat',
