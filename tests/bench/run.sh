@@ -101,7 +101,15 @@ if [ "$BUILD" = 1 ]; then
     say "building in $BUILD_DIR"
     cmake -S "$REPO" -B "$BUILD_DIR" >/dev/null
     targets=(--target ngx_http_socketio_module --target socketio_loadgen)
-    [ "$MICRO" = 1 ] && targets+=(--target socketio_micro_bench)
+    # the micro-benchmarks exist when Google Benchmark (libbenchmark-dev) does
+    if [ "$MICRO" = 1 ]; then
+        if cmake --build "$BUILD_DIR" --target help 2>/dev/null | grep socketio_micro_bench >/dev/null; then
+            targets+=(--target socketio_micro_bench)
+        else
+            say "no Google Benchmark (libbenchmark-dev): no micro-benchmarks"
+            MICRO=0
+        fi
+    fi
     cmake --build "$BUILD_DIR" -j"$(nproc)" "${targets[@]}" >&2
 fi
 LOADGEN="$BUILD_DIR/tests/bench/socketio_loadgen"
