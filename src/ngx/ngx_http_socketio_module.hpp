@@ -136,6 +136,34 @@ ngx_http_socketio_pool_new(ngx_pool_t *pool, Args &&...args)
     return obj;
 }
 
+/*
+ * The same for an object larger than what is left of the pool's block: on
+ * the heap, owned by the pool. A WebSocket's object would otherwise open a
+ * second block of the connection's pool, 512 bytes of which it uses 340,
+ * for every idle connection.
+ */
+template <typename T, typename... Args>
+T *
+ngx_http_socketio_heap_new(ngx_pool_t *pool, Args &&...args)
+{
+    ngx_pool_cleanup_t  *cln;
+
+    cln = ngx_pool_cleanup_add(pool, 0);
+    if (cln == NULL) {
+        return NULL;
+    }
+
+    T *obj = new (std::nothrow) T(std::forward<Args>(args)...);
+    if (obj == NULL) {
+        return NULL;
+    }
+
+    cln->data = obj;
+    cln->handler = [](void *data) { delete static_cast<T *>(data); };
+
+    return obj;
+}
+
 namespace socketio::eio {
 class Session;
 }

@@ -48,7 +48,6 @@ public:
         : r_(r), c_(r->connection), rt_(rt),
           parser_(rt.engine().config().max_payload)
     {
-        ngx_memzero(&linger_, sizeof(ngx_event_t));
     }
 
     ~WsConnection() override;
@@ -94,7 +93,6 @@ private:
 
     static void read_handler(ngx_event_t *rev);
     static void write_handler(ngx_event_t *wev);
-    static void linger_handler(ngx_event_t *ev);
     static void release_handler(ngx_event_t *ev);
     void release() noexcept;
 
@@ -128,7 +126,6 @@ private:
     bool                 close_sent_ = false;
     bool                 close_received_ = false;
     bool                 failed_ = false;
-    ngx_event_t          linger_;
     ngx_event_t         *release_ = NULL;  /* in the request's pool */
     ngx_http_request_t  *kept_ = NULL;     /* a request others hold on to */
     std::string          early_;           /* frames behind the handshake */
@@ -145,14 +142,6 @@ ngx_http_socketio_ws(ngx_connection_t *c)
 
 WsConnection::~WsConnection()
 {
-    if (linger_.timer_set) {
-        ngx_del_timer(&linger_);
-    }
-
-    if (linger_.posted) {
-        ngx_delete_posted_event(&linger_);
-    }
-
     if (release_ != NULL && release_->posted) {
         ngx_delete_posted_event(release_);
     }
@@ -209,10 +198,6 @@ WsConnection::take_over(std::string_view key)
     if (clcf->tcp_nodelay && ngx_tcp_nodelay(c_) != NGX_OK) {
         c_->error = 1;
     }
-
-    linger_.handler = linger_handler;
-    linger_.data = this;
-    linger_.log = c_->log;
 
     queue(Out{NULL, std::move(frame)});
 }
@@ -408,8 +393,8 @@ WsConnection::send_close(std::uint16_t code, std::string_view reason)
      * not cancelable: a worker that is shutting down waits for the close
      * handshakes it started
      */
-    if (!linger_.timer_set) {
-        ngx_add_timer(&linger_, ngx_http_socketio_linger);
+    if (!c_->read->timer_set) {
+        ngx_add_timer(c_->read, ngx_http_socketio_linger);
     }
 }
 
@@ -653,6 +638,12 @@ WsConnection::on_read()
         return;
     }
 
+    if (c_->read->timedout) {
+        /* the peer did not answer our close frame in time */
+        finish();
+        return;
+    }
+
     if (c_->close) {
         /* the worker is shutting down */
         if (c_->error || state_ != State::open) {
@@ -765,8 +756,8 @@ WsConnection::finish()
     state_ = State::done;
     detach();
 
-    if (linger_.timer_set) {
-        ngx_del_timer(&linger_);
+    if (c_->read->timer_set) {
+        ngx_del_timer(c_->read);
     }
 
     c_->idle = 0;
@@ -782,7 +773,7 @@ WsConnection::finish()
         ngx_http_free_request(r, 0);
     }
 
-    /* this object lives in the connection's pool: it goes with it */
+    /* the connection's pool owns this object: it goes with it */
     ngx_http_close_connection(c_);
 }
 
@@ -821,13 +812,6 @@ WsConnection::write_handler(ngx_event_t *wev)
 }
 
 
-void
-WsConnection::linger_handler(ngx_event_t *ev)
-{
-    /* the peer did not answer our close frame in time */
-    static_cast<WsConnection *>(ev->data)->finish();
-}
-
 }  // namespace
 
 
@@ -838,8 +822,8 @@ ngx_http_socketio_websocket(ngx_http_request_t *r, Runtime &rt,
     WsConnection  *wsc;
     bool           refused = false;
 
-    /* in the connection's pool: it outlives the request */
-    wsc = ngx_http_socketio_pool_new<WsConnection>(r->connection->pool, r, rt);
+    /* owned by the connection's pool: it outlives the request */
+    wsc = ngx_http_socketio_heap_new<WsConnection>(r->connection->pool, r, rt);
     if (wsc == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -863,7 +847,7 @@ ngx_http_socketio_websocket_remote(ngx_http_request_t *r, Runtime &rt,
 {
     WsConnection  *wsc;
 
-    wsc = ngx_http_socketio_pool_new<WsConnection>(r->connection->pool, r, rt);
+    wsc = ngx_http_socketio_heap_new<WsConnection>(r->connection->pool, r, rt);
     if (wsc == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }

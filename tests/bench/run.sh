@@ -119,7 +119,7 @@ MICRO_BIN="$BUILD_DIR/tests/bench/socketio_micro_bench"
 
 # ---------------------------------------------------------------- work area
 
-[ -n "$OUT" ] || OUT="$BUILD_DIR/bench/$(date +%Y%m%d-%H%M%S)$([ "$QUICK" = 1 ] && echo -quick)"
+[ -n "$OUT" ] || OUT="$BUILD_DIR/bench/$(date +%Y%m%d-%H%M%S)$(if [ "$QUICK" = 1 ]; then echo -quick; fi)"
 mkdir -p "$OUT/logs"
 RESULTS="$OUT/results.jsonl"
 : > "$RESULTS"

@@ -117,6 +117,14 @@ TEST_F(AdapterTest, BroadcastWithRoomsAndExcept)
         EXPECT_EQ(broadcast(c.rooms, c.except), c.want) << what;
         EXPECT_EQ(visited(c.rooms, c.except), c.want) << what;
     }
+
+    /* a socket's own room, as the one room or as the one skipped */
+    EXPECT_EQ(broadcast({ids[2]}, {}), (V{0, 0, 1, 0, 0}));
+    EXPECT_EQ(broadcast({ids[2]}, {"b"}), (V{0, 0, 0, 0, 0}));
+    EXPECT_EQ(broadcast({"b"}, {ids[0]}), (V{0, 0, 1, 0, 0}));
+    EXPECT_EQ(broadcast({"a", "b"}, {ids[0], ids[2], ids[4]}),
+              (V{0, 1, 0, 0, 0}));
+    EXPECT_EQ(visited({"a", "b"}, {ids[1], ids[0]}), (V{0, 0, 1, 0, 0}));
 }
 
 TEST_F(AdapterTest, EachSocketIsInTheRoomOfItsOwnId)

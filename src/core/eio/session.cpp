@@ -582,7 +582,7 @@ void Session::release_transports()
     if (poll_ != nullptr) {
         PollWaiter* w = poll_;
         poll_ = nullptr;
-        w->respond(final_poll_);
+        w->respond(std::string(final_poll_));
     }
     if (probe_ != nullptr) {
         WebSocketLink* link = probe_;

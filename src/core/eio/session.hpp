@@ -124,34 +124,39 @@ private:
     void push_output();
     void release_transports();
 
+    /*
+     * Every connected client holds one of these for its life: the
+     * members are ordered so that the flags share words, and the states
+     * a close needs are literals, not strings of their own.
+     */
     Engine& engine_;
     std::string sid_;
+    std::unique_ptr<Endpoint> endpoint_;
     TransportKind transport_;
     State state_ = State::open;
-    std::unique_ptr<Endpoint> endpoint_;
     bool endpoint_closed_ = false;
 
     /* output not yet handed to a transport */
+    bool overflow_ = false;
+    bool close_requested_ = false;
+    std::uint16_t close_code_ = 1000;   /* for the WebSocket */
     std::vector<EncodedPtr> out_;
     std::size_t out_bytes_ = 0;
-    bool overflow_ = false;
     std::string close_request_;
-    bool close_requested_ = false;
-    std::string final_poll_ = "1";
-    std::uint16_t close_code_ = 1000;   /* for the WebSocket */
-    std::string close_reason_;
+    std::string_view final_poll_ = "1";   /* a literal */
+    std::string_view close_reason_;       /* a literal */
 
     /* transports */
     PollWaiter* poll_ = nullptr;
-    bool posting_ = false;
     WebSocketLink* ws_ = nullptr;
+    bool posting_ = false;
 
     /* upgrade */
-    WebSocketLink* probe_ = nullptr;
-    std::vector<EncodedPtr> probe_out_;
     bool probed_ = false;
     bool cancel_probe_ = false;
     bool upgraded_ = false;
+    WebSocketLink* probe_ = nullptr;
+    std::vector<EncodedPtr> probe_out_;
     Millis upgrade_deadline_ = never;
 
     /* rate limit: a token bucket, tokens in thousandths of a message */

@@ -96,20 +96,41 @@ std::vector<Socket*> LocalAdapter::select(const BroadcastOptions& opts) const
         }
     };
 
-    std::unordered_set<Socket*> skip;
+    /*
+     * A broadcast runs for every post: the sockets skipped are mostly
+     * the sender's own room, one socket, so a sorted vector serves where
+     * a hash set would allocate a node per socket.
+     */
+    std::vector<Socket*> skip;
     for (const std::string& r : opts.except) {
-        each_in(r, [&](Socket* s) { skip.insert(s); });
+        each_in(r, [&](Socket* s) { skip.push_back(s); });
     }
+    std::sort(skip.begin(), skip.end());
+    auto skipped = [&](Socket* s) {
+        return !skip.empty() && std::binary_search(skip.begin(), skip.end(), s);
+    };
 
     std::vector<Socket*> out;
 
     if (opts.rooms.empty()) {
         out.reserve(sockets_.size());
         for (const auto& [socket, rooms] : sockets_) {
-            if (skip.count(socket) == 0) {
+            if (!skipped(socket)) {
                 out.push_back(socket);
             }
         }
+        return out;
+    }
+
+    if (opts.rooms.size() == 1) {
+        /* one room holds each socket once */
+        auto it = rooms_.find(opts.rooms.front());
+        out.reserve(it != rooms_.end() ? it->second.size() : 1);
+        each_in(opts.rooms.front(), [&](Socket* s) {
+            if (!skipped(s)) {
+                out.push_back(s);
+            }
+        });
         return out;
     }
 
@@ -117,7 +138,7 @@ std::vector<Socket*> LocalAdapter::select(const BroadcastOptions& opts) const
     std::unordered_set<Socket*> seen;
     for (const std::string& r : opts.rooms) {
         each_in(r, [&](Socket* s) {
-            if (skip.count(s) == 0 && seen.insert(s).second) {
+            if (!skipped(s) && seen.insert(s).second) {
                 out.push_back(s);
             }
         });
