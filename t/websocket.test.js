@@ -350,6 +350,22 @@ describe('RFC 6455 on raw sockets (engine_echo)', () => {
       }
     });
 
+    it('reads frames sent in the same segment as the handshake', T, async () => {
+      const ws = new RawWs(server.port);
+      const { text } = upgradeRequest(`${PATH}?EIO=4&transport=websocket`);
+      ws.open(Buffer.concat([Buffer.from(text), frame(OP.text, '4early'), frame(OP.text, '4bird')]));
+      try {
+        const res = await ws.response();
+        assert.equal(res.status, 101);
+        const first = await ws.nextMessage({ pings: true });
+        assert.equal(first[0], '0', `open packet: ${first}`);
+        assert.equal(await ws.nextMessage(), '4early');
+        assert.equal(await ws.nextMessage(), '4bird');
+      } finally {
+        ws.destroy();
+      }
+    });
+
     it('echoes a masked binary frame', T, async () => {
       const { ws } = await connect(server);
       try {
