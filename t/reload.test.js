@@ -18,43 +18,13 @@
 
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
-import path from 'node:path';
 import { io } from 'socket.io-client';
-import { startServer, isReference } from './lib/server.js';
+import { startServer, isReference, nginxSignal, children } from './lib/server.js';
 import { freshRequest, pollingHandshake, sleep, withTimeout } from './lib/helpers.js';
 
 const PATH = '/socket.io/';
 const SKIP = isReference ? 'reload and quit are nginx signals' : false;
 const CLEAN_REASONS = ['transport close', 'transport error', 'io server disconnect'];
-
-/** Runs `nginx -s SIGNAL` against the server's prefix and configuration. */
-function nginxSignal(server, signal) {
-  const res = spawnSync(
-    server.nginxBin,
-    ['-p', server.prefix, '-e', path.join(server.prefix, 'error.log'), '-c', 'nginx.conf', '-s', signal],
-    { encoding: 'utf8', timeout: 5000 },
-  );
-  assert.equal(res.status, 0, `nginx -s ${signal}: ${res.stderr}${res.stdout}`);
-}
-
-/** The master's children: [{pid, title}] ("nginx: worker process[ is shutting down]"). */
-function children(server) {
-  let out = '';
-  try {
-    out = execFileSync('ps', ['--ppid', String(server.pid), '-o', 'pid=,args='], { encoding: 'utf8' });
-  } catch {
-    return []; // ps exits 1 when there is none
-  }
-  return out
-    .split('\n')
-    .map((l) => l.trim())
-    .filter(Boolean)
-    .map((l) => {
-      const m = /^(\d+)\s+(.*)$/.exec(l);
-      return { pid: Number(m[1]), title: m[2] };
-    });
-}
 
 const workerPids = (server) =>
   children(server)

@@ -18,10 +18,10 @@
 
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { io } from 'socket.io-client';
-import { startServer, isReference } from './lib/server.js';
+import { startServer, isReference, nginxSignal } from './lib/server.js';
 import { SEP, WsClient, eioUrl, freshRequest, pollingHandshake, sleep, withTimeout } from './lib/helpers.js';
 import { RawWs, upgradeRequest } from './lib/rawws.js';
 
@@ -29,15 +29,6 @@ const PATH = '/socket.io/';
 const SHUTDOWN_TIMEOUT = 2000;
 const SKIP = isReference ? 'nginx signals' : false;
 const CLEAN_REASONS = ['transport close', 'io server disconnect'];
-
-function nginxSignal(server, signal) {
-  const res = spawnSync(
-    server.nginxBin,
-    ['-p', server.prefix, '-e', path.join(server.prefix, 'error.log'), '-c', 'nginx.conf', '-s', signal],
-    { encoding: 'utf8', timeout: 10000 },
-  );
-  assert.equal(res.status, 0, `nginx -s ${signal}: ${res.stderr}${res.stdout}`);
-}
 
 function workerPids(server) {
   let out = '';

@@ -10,7 +10,6 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
-import net from 'node:net';
 import { io } from 'socket.io-client';
 import { startServer, isReference } from './lib/server.js';
 import { sleep, withTimeout } from './lib/helpers.js';

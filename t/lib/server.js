@@ -17,7 +17,8 @@
 //                         logs under <prefix>/sanitizer/; stop() fails when
 //                         a report appears there or in the output/error.log
 
-import { execFileSync, spawn } from 'node:child_process';
+import assert from 'node:assert/strict';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -424,4 +425,32 @@ export async function startServer(opts = {}) {
   if (TARGET === 'reference') return startReference(o);
   if (TARGET === 'nginx') return startNginx(o);
   throw new Error(`unknown SOCKETIO_TARGET ${TARGET} (nginx or reference)`);
+}
+
+/** Runs `nginx -s SIGNAL` against a started server's prefix and configuration. */
+export function nginxSignal(server, signal) {
+  const res = spawnSync(
+    server.nginxBin,
+    ['-p', server.prefix, '-e', path.join(server.prefix, 'error.log'), '-c', 'nginx.conf', '-s', signal],
+    { encoding: 'utf8', timeout: 10000 },
+  );
+  assert.equal(res.status, 0, `nginx -s ${signal}: ${res.stderr}${res.stdout}`);
+}
+
+/** The master's children: [{pid, title}] ("nginx: worker process[ is shutting down]"). */
+export function children(server) {
+  let out = '';
+  try {
+    out = execFileSync('ps', ['--ppid', String(server.pid), '-o', 'pid=,args='], { encoding: 'utf8' });
+  } catch {
+    return []; // ps exits 1 when there is none
+  }
+  return out
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean)
+    .map((l) => {
+      const m = /^(\d+)\s+(.*)$/.exec(l);
+      return { pid: Number(m[1]), title: m[2] };
+    });
 }
