@@ -15,6 +15,7 @@ import assert from 'node:assert/strict';
 import { io } from 'socket.io-client';
 import { startServer, isReference } from './lib/server.js';
 import { sleep, withTimeout } from './lib/helpers.js';
+import { Peer, show } from './lib/peer.js';
 
 const PATH = '/socket.io/';
 const T = { timeout: 30000, skip: isReference ? 'the chat handler is nginx-only' : false };
@@ -26,151 +27,6 @@ const TRANSPORTS = [
   ['websocket', ['websocket']],
   ['default (polling upgraded to websocket)', undefined],
 ];
-
-/** Buffers, ArrayBuffers and typed arrays as Buffers, recursively (for deepEqual). */
-function norm(v) {
-  if (Buffer.isBuffer(v)) return Buffer.from(v);
-  if (v instanceof ArrayBuffer) return Buffer.from(v);
-  if (ArrayBuffer.isView(v)) return Buffer.from(v.buffer, v.byteOffset, v.byteLength);
-  if (Array.isArray(v)) return v.map(norm);
-  if (v && typeof v === 'object') {
-    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, norm(x)]));
-  }
-  return v;
-}
-
-const show = (v) =>
-  JSON.stringify(v, (k, x) => (x && x.type === 'Buffer' && Array.isArray(x.data) ? `<Buffer ${x.data.join(',')}>` : x));
-
-/** Order-insensitive comparison key of an event. */
-const keyOf = (e) => show(norm(e));
-
-/**
- * One client socket and the record of every event it received
- * (`got`: [event, ...args]) against what the test expects of it.
- */
-class Peer {
-  constructor(label, socket) {
-    this.label = label;
-    this.socket = socket;
-    this.got = [];
-    this.segments = []; // [{ordered: bool, events: [...]}]
-    this.waiters = new Set();
-    this.disconnected = null;
-    socket.onAny((event, ...args) => {
-      this.got.push(norm([event, ...args]));
-      this._wake();
-    });
-    socket.on('disconnect', (reason) => {
-      this.disconnected = reason;
-      this._wake();
-    });
-  }
-
-  _wake() {
-    for (const w of [...this.waiters]) w();
-  }
-
-  /** Resolves once pred() is true (re-checked on every event), or rejects. */
-  until(pred, what, timeout = WAIT_MS) {
-    return withTimeout(
-      new Promise((resolve) => {
-        const check = () => {
-          if (pred()) {
-            this.waiters.delete(check);
-            resolve();
-          }
-        };
-        this.waiters.add(check);
-        check();
-      }),
-      timeout,
-      `${this.label}: ${what} (got ${show(this.got)}${this.disconnected ? `; disconnected: ${this.disconnected}` : ''})`,
-    );
-  }
-
-  /** Resolves with the first recorded event named `event` matching pred. */
-  async waitFor(event, pred = () => true, timeout = WAIT_MS) {
-    let found;
-    await this.until(() => (found = this.got.find((e) => e[0] === event && pred(...e.slice(1)))) !== undefined,
-      `event "${event}"`, timeout);
-    return found;
-  }
-
-  /** Declares events this peer must receive, in this order, after those declared before. */
-  expect(...events) {
-    if (events.length) this.segments.push({ ordered: true, events: events.map(norm) });
-  }
-
-  /** Declares events this peer must receive in any order (posts of concurrent senders). */
-  expectAnyOrder(...events) {
-    if (events.length) this.segments.push({ ordered: false, events: events.map(norm) });
-  }
-
-  get expectedCount() {
-    return this.segments.reduce((n, s) => n + s.events.length, 0);
-  }
-
-  /** Asserts that the first n recorded events are the expected ones. */
-  check(n = this.got.length) {
-    let i = 0;
-    for (const seg of this.segments) {
-      const part = this.got.slice(i, i + seg.events.length);
-      i += seg.events.length;
-      if (seg.ordered) {
-        assert.deepEqual(part, seg.events.slice(0, part.length), `${this.label} received ${show(this.got)}`);
-      } else if (part.length === seg.events.length) {
-        assert.deepEqual(part.map(keyOf).sort(), seg.events.map(keyOf).sort(),
-          `${this.label} received ${show(this.got)}`);
-      }
-      if (i >= n) break;
-    }
-    if (n > this.expectedCount) {
-      assert.fail(`${this.label} received unexpected events: ${show(this.got.slice(this.expectedCount))} ` +
-        `(all: ${show(this.got)})`);
-    }
-  }
-
-  /** Waits until everything expected so far arrived, and checks it. */
-  async settle(timeout = WAIT_MS) {
-    const n = this.expectedCount;
-    try {
-      await this.until(() => this.got.length >= n, `${n} events`, timeout);
-    } catch (err) {
-      this.check();
-      throw err;
-    }
-    this.check(n);
-  }
-
-  /** Checks the whole record: nothing more than expected (call after quiet()). */
-  final() {
-    this.check(this.got.length);
-    assert.equal(this.got.length, this.expectedCount, `${this.label} received ${show(this.got)}`);
-  }
-
-  /** emit with an ack; resolves with the ack's arguments. */
-  ack(event, ...args) {
-    return withTimeout(
-      new Promise((resolve) => this.socket.emit(event, ...args, (...res) => resolve(norm(res)))),
-      WAIT_MS,
-      `${this.label}: ack of "${event}"`,
-    );
-  }
-
-  emit(event, ...args) {
-    this.socket.emit(event, ...args);
-  }
-
-  disconnect() {
-    this.socket.disconnect();
-  }
-
-  async waitDisconnect(timeout = WAIT_MS) {
-    await this.until(() => this.disconnected !== null, 'disconnection', timeout);
-    return this.disconnected;
-  }
-}
 
 /**
  * Starts a chat server, runs fn(chat), then closes every client and stops
@@ -202,7 +58,7 @@ async function withChat(opts, fn) {
         ...(transports ? { transports } : {}),
         ...extra,
       });
-      const peer = new Peer(label, socket);
+      const peer = new Peer(label, socket, { waitMs: WAIT_MS });
       peers.push(peer);
       return peer;
     },

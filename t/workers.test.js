@@ -34,6 +34,7 @@ import path from 'node:path';
 import { io } from 'socket.io-client';
 import { startServer, isReference, nginxSignal, children } from './lib/server.js';
 import { http, freshRequest, pollingHandshake, sleep, withTimeout, eioUrl, WsClient } from './lib/helpers.js';
+import { Peer, keyOf, show } from './lib/peer.js';
 
 const PATH = '/socket.io/';
 const SKIP = isReference ? 'several workers, the zone and the status page are nginx-only' : false;
@@ -204,143 +205,6 @@ async function until(pred, what, timeout = WAIT_MS, every = 20) {
 
 // --- clients ---------------------------------------------------------------
 
-/** Buffers and typed arrays as Buffers, recursively (for deepEqual). */
-function norm(v) {
-  if (Buffer.isBuffer(v)) return Buffer.from(v);
-  if (v instanceof ArrayBuffer) return Buffer.from(v);
-  if (ArrayBuffer.isView(v)) return Buffer.from(v.buffer, v.byteOffset, v.byteLength);
-  if (Array.isArray(v)) return v.map(norm);
-  if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, norm(x)]));
-  return v;
-}
-
-/** JSON for messages, long strings cut short. */
-const show = (v) => JSON.stringify(v, (k, x) => (typeof x === 'string' && x.length > 60 ? `${x.slice(0, 40)}...(${x.length})` : x));
-const keyOf = (e) => show(norm(e));
-
-/**
- * One socket.io-client socket and the record of every event it received
- * ([event, ...args]) against what the test expects of it.
- */
-class Peer {
-  constructor(label, socket) {
-    this.label = label;
-    this.socket = socket;
-    this.got = [];
-    this.segments = []; // [{ordered, events}]
-    this.waiters = new Set();
-    this.disconnects = [];
-    this.connects = 0;
-    this.waitMs = WAIT_MS; // default bound of until() and ack()
-    socket.onAny((event, ...args) => {
-      this.got.push(norm([event, ...args]));
-      this._wake();
-    });
-    socket.on('connect', () => {
-      this.connects++;
-      this._wake();
-    });
-    socket.on('disconnect', (reason) => {
-      this.disconnects.push(reason);
-      this._wake();
-    });
-  }
-
-  _wake() {
-    for (const w of [...this.waiters]) w();
-  }
-
-  /** Resolves once pred() holds (re-checked on every event), or rejects after timeout ms. */
-  until(pred, what, timeout = this.waitMs) {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        cleanup();
-        reject(new Error(`timeout after ${timeout} ms waiting for ${this.label}: ${what} ` +
-          `(got ${show(this.got.slice(-20))}; disconnects ${show(this.disconnects)})`));
-      }, timeout);
-      const check = () => {
-        if (pred()) {
-          cleanup();
-          resolve();
-        }
-      };
-      const cleanup = () => {
-        clearTimeout(timer);
-        this.waiters.delete(check);
-      };
-      this.waiters.add(check);
-      check();
-    });
-  }
-
-  /** Declares events this peer must receive, in this order, after those declared before. */
-  expect(...events) {
-    if (events.length) this.segments.push({ ordered: true, events: events.map(norm) });
-  }
-
-  /** Declares events this peer must receive in any order. */
-  expectAnyOrder(...events) {
-    if (events.length) this.segments.push({ ordered: false, events: events.map(norm) });
-  }
-
-  get expectedCount() {
-    return this.segments.reduce((n, s) => n + s.events.length, 0);
-  }
-
-  /** Asserts that the first n recorded events are the expected ones. */
-  check(n = this.got.length) {
-    let i = 0;
-    for (const seg of this.segments) {
-      const part = this.got.slice(i, i + seg.events.length);
-      i += seg.events.length;
-      if (seg.ordered) {
-        assert.deepEqual(part, seg.events.slice(0, part.length), `${this.label} received ${show(this.got)}`);
-      } else if (part.length === seg.events.length) {
-        assert.deepEqual(part.map(keyOf).sort(), seg.events.map(keyOf).sort(), `${this.label} received ${show(this.got)}`);
-      }
-      if (i >= n) break;
-    }
-    if (n > this.expectedCount) {
-      assert.fail(`${this.label} received unexpected events: ${show(this.got.slice(this.expectedCount))} (all: ${show(this.got)})`);
-    }
-  }
-
-  /** Waits until everything expected so far arrived, and checks it. */
-  async settle(timeout = WAIT_MS) {
-    const n = this.expectedCount;
-    try {
-      await this.until(() => this.got.length >= n, `${n} events`, timeout);
-    } catch (err) {
-      this.check();
-      throw err;
-    }
-    this.check(n);
-  }
-
-  /** Checks the whole record: nothing more than expected. */
-  final() {
-    this.check(this.got.length);
-    assert.equal(this.got.length, this.expectedCount, `${this.label} received ${show(this.got)}`);
-  }
-
-  /** emit with an ack; resolves with the ack's arguments. */
-  ack(event, ...args) {
-    return withTimeout(
-      new Promise((resolve) => this.socket.emit(event, ...args, (...res) => resolve(norm(res)))),
-      this.waitMs,
-      `${this.label}: ack of "${event}"`,
-    );
-  }
-
-  emit(event, ...args) {
-    this.socket.emit(event, ...args);
-  }
-
-  disconnect() {
-    this.socket.disconnect();
-  }
-}
-
 /** A socket.io-client Peer (not awaited). */
 function peer(server, label, transports, extra = {}) {
   const socket = io(server.url, {
@@ -351,7 +215,7 @@ function peer(server, label, transports, extra = {}) {
     ...(transports ? { transports } : {}),
     ...extra,
   });
-  const p = new Peer(label, socket);
+  const p = new Peer(label, socket, { waitMs: WAIT_MS });
   p.transports = transports;
   return p;
 }
