@@ -11,6 +11,7 @@ cd "$root"
 
 packages=(
     build-essential cmake pkg-config git curl ca-certificates
+    procps iproute2
     nginx nginx-dev libpcre2-dev libssl-dev zlib1g-dev
     libboost-json1.81-dev libwebsockets-dev
     googletest libgtest-dev libbenchmark-dev
@@ -56,6 +57,26 @@ if [ -f build/demo/nginx.pid ] && kill -0 "$(cat build/demo/nginx.pid)" 2>/dev/n
         sleep 0.1
     done
 fi
+
+# another checkout's demo (an nginx master run with conf/nginx.conf) gives
+# the port up; anything else holding it is named, not killed
+holder=$(ss -ltnpH 'sport = :8080' 2>/dev/null | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2 || true)
+if [ -n "$holder" ]; then
+    master=$(ps -o ppid= -p "$holder" | tr -d ' ')
+    [ "$(ps -o comm= -p "$master" 2>/dev/null)" = nginx ] || master=$holder
+    if ps -o args= -p "$master" | grep -q -- '-c conf/nginx.conf'; then
+        echo "setup: stopping the demo of another checkout ($(ps -o args= -p "$master"))"
+        kill -QUIT "$master"
+        for _ in $(seq 50); do
+            kill -0 "$master" 2>/dev/null || break
+            sleep 0.1
+        done
+    else
+        echo "setup: port 8080 is held by: $(ps -o args= -p "$holder")" >&2
+        exit 1
+    fi
+fi
+
 "${nginx[@]}" -t -q
 "${nginx[@]}"
 
