@@ -19,7 +19,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { io } from 'socket.io-client';
-import { startServer, isReference, SANITIZED } from './lib/server.js';
+import { startServer, isReference } from './lib/server.js';
 import { SEP, WsClient, eioUrl, http, pollingHandshake, readError, sleep, withTimeout, wsHandshake } from './lib/helpers.js';
 import { OP, connect as rawConnect, frame } from './lib/rawws.js';
 
@@ -101,16 +101,7 @@ describe('limit_req on the location', () => {
 });
 
 describe('limit_conn on the location', () => {
-  it('3 per address: a 4th WebSocket gets 503, the 3 chat on, and a place freed is taken again', {
-    ...T,
-    skip:
-      SKIP ||
-      (SANITIZED &&
-        'bug (found by ASan, e565519): heap-use-after-free in ~WsConnection (src/ngx/ngx_http_socketio_websocket.cpp:156, ' +
-          'release_->posted) when a WebSocket closes on a location with limit_conn: WsConnection::finish() frees the kept ' +
-          'request (ngx_http_free_request(kept_)), whose pool holds release_, then ngx_http_close_connection() runs the ' +
-          'destructor, which reads release_; the worker aborts (exited on signal 6). Unsanitized builds pass by luck'),
-  }, async () => {
+  it('3 per address: a 4th WebSocket gets 503, the 3 chat on, and a place freed is taken again', T, async () => {
     const server = await startServer({
       path: PATH,
       handler: 'chat',

@@ -317,6 +317,7 @@ WsConnection::release() noexcept
          * and goes when the WebSocket closes
          */
         kept_ = r;
+        release_ = NULL;              /* in that pool, which may go first */
         return;
     }
 
