@@ -262,7 +262,10 @@ WsConnection::adopted(eio::Session &session)
     }
 
     auto held = std::move(early_->held);
-    early_.reset();
+    early_->held.clear();
+    if (early_->bytes.empty()) {
+        early_.reset();
+    }
     for (auto &[binary, data] : held) {
         if (session_ == NULL || state_ != State::open) {
             break;
