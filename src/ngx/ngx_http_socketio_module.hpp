@@ -139,7 +139,7 @@ ngx_http_socketio_pool_new(ngx_pool_t *pool, Args &&...args)
 /*
  * The same for an object larger than what is left of the pool's block: on
  * the heap, owned by the pool. A WebSocket's object would otherwise open a
- * second block of the connection's pool, 512 bytes of which it uses 340,
+ * second block of the connection's pool, 512 bytes of which it uses 300,
  * for every idle connection.
  */
 template <typename T, typename... Args>
