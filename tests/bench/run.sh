@@ -10,7 +10,7 @@
 #
 # Options:
 #   --quick              small loads, short runs
-#   --only LOAD,...      only these loads (ws1k ws5k max1k mixed1k idle10k handshake)
+#   --only LOAD,...      only these loads (lat16 ws1k ws5k max1k mixed1k idle10k handshake)
 #   --servers S,...      only these servers (module-1w node module-2w)
 #   --out DIR            where results go (default build/bench/DATE-TIME)
 #   --no-micro           skip the Google Benchmark micro-benchmarks
@@ -192,6 +192,11 @@ start_module() {   # workers
     local user=""
     [ "$(id -u)" = 0 ] && user="user root;"
     local conns=$((NOFILE - 256))
+    # with several workers the kernel spreads the connections over them
+    # (without it one idle worker tends to accept nearly all)
+    local reuseport=""
+    [ "$1" -gt 1 ] && reuseport=" reuseport"
+
     [ "$conns" -gt 65536 ] && conns=65536
     cat > "$SERVER_DIR/nginx.conf" <<EOF
 load_module $WORK/module.so;
@@ -216,7 +221,7 @@ http {
     scgi_temp_path $SERVER_DIR/scgi_temp;
 
     server {
-        listen 127.0.0.1:$PORT backlog=4096;
+        listen 127.0.0.1:$PORT backlog=4096$reuseport;
         location /socket.io/ {
             socketio;
             socketio_handler chat;
@@ -315,6 +320,7 @@ wait_idle() {
 
 # name, then the load generator's arguments (full run | quick run)
 if [ "$QUICK" = 1 ]; then
+    LOAD_lat16="--clients 16 --rate 20 --duration 3"
     LOAD_ws1k="--clients 200 --rate 100 --duration 3"
     LOAD_ws5k="--clients 500 --rate 100 --duration 3"
     LOAD_max1k="--clients 200 --rate 0 --window 32 --duration 3"
@@ -323,6 +329,8 @@ if [ "$QUICK" = 1 ]; then
     LOAD_handshake="--mode handshake --conns 32 --duration 2"
     SETTLE="--settle 1 --drain 5"
 else
+    # a light load: what a post's path costs, and what crossing workers adds
+    LOAD_lat16="--clients 16 --rate 20 --duration 10"
     LOAD_ws1k="--clients 1000 --rate 100 --duration 20"
     LOAD_ws5k="--clients 5000 --rate 100 --duration 15 --connect-concurrency 500"
     LOAD_max1k="--clients 1000 --rate 0 --window 32 --duration 15"
@@ -334,7 +342,7 @@ else
     LOAD_handshake="--mode handshake --conns 32 --duration 3"
     SETTLE="--settle 2 --drain 10"
 fi
-ALL_LOADS="ws1k ws5k max1k mixed1k idle10k handshake"
+ALL_LOADS="lat16 ws1k ws5k max1k mixed1k idle10k handshake"
 LOADS=${ONLY//,/ }
 [ -n "$LOADS" ] || LOADS=$ALL_LOADS
 

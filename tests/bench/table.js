@@ -29,7 +29,7 @@ const results = fs
 const env = fs.existsSync(path.join(dir, 'env.txt')) ? fs.readFileSync(path.join(dir, 'env.txt'), 'utf8') : '';
 
 const SERVERS = ['module-1w', 'node', 'module-2w'];
-const LOADS = ['ws1k', 'ws5k', 'max1k', 'mixed1k', 'idle10k', 'handshake'];
+const LOADS = ['lat16', 'ws1k', 'ws5k', 'max1k', 'mixed1k', 'idle10k', 'handshake'];
 const get = (load, server) => results.find((r) => r.label === load && r.server === server);
 
 function fmt(v, digits) {
@@ -53,7 +53,8 @@ function describe(load, r) {
   if (r.mode === 'idle') return `${load}: ${fmt(r.clients)} idle WebSocket clients`;
   if (r.mode === 'handshake') return `${load}: polling handshakes, ${r.conns} keep-alive connections, ${fmt(r.duration_s, 0)} s`;
   const ws = r.clients - (r.polling || 0);
-  const who = r.polling ? `${fmt(r.clients)} clients (${fmt(ws)} WebSocket, ${fmt(r.polling)} polling)` : `${fmt(r.clients)} WebSocket clients`;
+  const n = (v) => (v >= 1000 ? fmt(v) : String(v));
+  const who = r.polling ? `${n(r.clients)} clients (${n(ws)} WebSocket, ${n(r.polling)} polling)` : `${n(r.clients)} WebSocket clients`;
   const rate = r.rate > 0 ? `${fmt(r.rate, 0)} posts/s` : `closed loop, ${r.window} posts in flight`;
   return `${load}: ${who}, ${rate}, ${fmt(r.duration_s, 0)} s`;
 }
@@ -72,6 +73,14 @@ const CHAT_ROWS = [
   ['load generator CPU (cores)', 'client_cpu_util', false],
   ['other processes CPU (cores)', 'others_cpu_util', false],
   ['server memory per connected socket (PSS, bytes)', 'pss_per_socket_b', true],
+];
+const LAT_ROWS = [
+  ['deliveries/s', 'deliveries_per_s', true],
+  ['delivered / expected', 'ratio', false, 4],
+  ['latency p50 (ms)', 'lat_p50_ms', true, 3],
+  ['latency p99 (ms)', 'lat_p99_ms', true, 3],
+  ['latency max (ms)', 'lat_max_ms', true, 3],
+  ['open descriptors per process', (r) => (r.server_fds_ready ? r.server_fds_ready.join(' / ') : undefined), false],
 ];
 const IDLE_ROWS = [
   ['sockets connected and named', 'ready', false],
@@ -101,7 +110,7 @@ for (const load of LOADS) {
   const m2 = get(load, 'module-2w');
   const any = m1 || nd || m2;
   if (!any) continue;
-  const rows = any.mode === 'idle' ? IDLE_ROWS : any.mode === 'handshake' ? HS_ROWS : CHAT_ROWS;
+  const rows = any.mode === 'idle' ? IDLE_ROWS : any.mode === 'handshake' ? HS_ROWS : load === 'lat16' ? LAT_ROWS : CHAT_ROWS;
   let first = true;
   for (const [label, f, withRatio, digits] of rows) {
     const a = val(m1, f);
@@ -165,6 +174,23 @@ function target(name, ok, detail) {
     `${fmt(c)} vs ${fmt(a)} deliveries/s: ${ratio(c, a)} (with two workers the server had ${fmt(sv)} cores, the load generator ${fmt(
       lg,
     )}, of ${require('node:os').cpus().length})`,
+  );
+}
+{
+  /* issue 4: with two workers (reuseport) about half of the deliveries
+     cross from the sender's worker to another, through the zone's log
+     and a wake-up */
+  const m1 = get('lat16', 'module-1w');
+  const m2 = get('lat16', 'module-2w');
+  const d50 = m1 && m2 ? m2.lat_p50_ms - m1.lat_p50_ms : undefined;
+  const d99 = m1 && m2 ? m2.lat_p99_ms - m1.lat_p99_ms : undefined;
+  target(
+    'latency added by crossing workers < 1 ms (lat16, 2 workers − 1)',
+    typeof d99 === 'number' ? d99 < 1 : undefined,
+    `p50 ${fmt(d50, 3)} ms, p99 ${fmt(d99, 3)} ms (1 worker: p50 ${fmt(val(m1, 'lat_p50_ms'), 3)}, p99 ${fmt(
+      val(m1, 'lat_p99_ms'),
+      3,
+    )} ms)`,
   );
 }
 {
