@@ -262,6 +262,37 @@ ngx_http_socketio_zone_full(ngx_http_request_t *r,
 }
 
 
+/*
+ * A handshake: a new session's id, reserved in the zone, or the answer
+ * when no session may open here (the worker is leaving, holds its
+ * socketio_worker_sessions, or the zone is full). NGX_DECLINED: go on.
+ */
+ngx_int_t
+ngx_http_socketio_admit(ngx_http_request_t *r, socketio::ngx::Runtime &rt,
+    std::string &sid)
+{
+    if (rt.shutting_down()) {
+        return ngx_http_socketio_leaving(r);
+    }
+
+    if (ngx_http_socketio_worker_full(r, rt)) {
+        return ngx_http_socketio_respond(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                   "application/json",
+                   socketio::eio::error_body(
+                       socketio::eio::Error::bad_request));
+    }
+
+    sid = rt.engine().make_id();
+    if (!rt.node().reserve(sid)) {
+        return ngx_http_socketio_zone_full(r, rt);
+    }
+
+    ngx_http_socketio_set_variables(r, sid, {});
+
+    return NGX_DECLINED;
+}
+
+
 /* A request for a session another worker owns is carried there. */
 ngx_int_t
 ngx_http_socketio_remote(ngx_http_request_t *r, socketio::ngx::Runtime &rt,
@@ -403,20 +434,10 @@ ngx_http_socketio_handle(ngx_http_request_t *r)
     switch (route.kind) {
 
     case Kind::open_polling:
-        if (rt->shutting_down()) {
-            return ngx_http_socketio_leaving(r);
+        rc = ngx_http_socketio_admit(r, *rt, sid);
+        if (rc != NGX_DECLINED) {
+            return rc;
         }
-        if (ngx_http_socketio_worker_full(r, *rt)) {
-            return ngx_http_socketio_respond(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                       "application/json",
-                       socketio::eio::error_body(
-                           socketio::eio::Error::bad_request));
-        }
-        sid = rt->engine().make_id();
-        if (!rt->node().reserve(sid)) {
-            return ngx_http_socketio_zone_full(r, *rt);
-        }
-        ngx_http_socketio_set_variables(r, sid, {});
         session = &rt->engine().open(socketio::eio::TransportKind::polling,
                                      socketio::ngx::Runtime::now(), NULL,
                                      sid);
@@ -429,20 +450,10 @@ ngx_http_socketio_handle(ngx_http_request_t *r)
         return ngx_http_socketio_post(r, *rt, *route.session);
 
     case Kind::open_websocket:
-        if (rt->shutting_down()) {
-            return ngx_http_socketio_leaving(r);
+        rc = ngx_http_socketio_admit(r, *rt, sid);
+        if (rc != NGX_DECLINED) {
+            return rc;
         }
-        if (ngx_http_socketio_worker_full(r, *rt)) {
-            return ngx_http_socketio_respond(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                       "application/json",
-                       socketio::eio::error_body(
-                           socketio::eio::Error::bad_request));
-        }
-        sid = rt->engine().make_id();
-        if (!rt->node().reserve(sid)) {
-            return ngx_http_socketio_zone_full(r, *rt);
-        }
-        ngx_http_socketio_set_variables(r, sid, {});
         return ngx_http_socketio_websocket(r, *rt, NULL, key, sid);
 
     case Kind::upgrade:
