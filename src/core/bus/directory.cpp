@@ -1,6 +1,6 @@
 #include "core/bus/directory.hpp"
 
-#include "core/bus/table.hpp"
+#include "core/bus/open_table.hpp"
 
 #include <algorithm>
 #include <cstring>
@@ -19,15 +19,14 @@ std::size_t Directory::size() const noexcept
     return h_.users.load(std::memory_order_relaxed);
 }
 
+static std::string_view key_of(const UserEntry& e) noexcept
+{
+    return std::string_view(e.key, e.key_len);
+}
+
 std::size_t Directory::probe(std::string_view key) const noexcept
 {
-    std::size_t i = hash_id(key) % cap_;
-    while (e_[i].used
-           && std::string_view(e_[i].key, e_[i].key_len) != key)
-    {
-        i = (i + 1) % cap_;
-    }
-    return i;
+    return bus::probe(e_, cap_, key, key_of);
 }
 
 UserRecord Directory::record(const UserEntry& e)
@@ -74,23 +73,7 @@ bool Directory::put(const UserRecord& u) noexcept
 
 void Directory::erase_at(std::size_t i) noexcept
 {
-    std::size_t hole = i;
-    std::size_t j = i;
-    for (;;) {
-        j = (j + 1) % cap_;
-        if (!e_[j].used) {
-            break;
-        }
-        std::size_t home =
-            hash_id(std::string_view(e_[j].key, e_[j].key_len)) % cap_;
-        bool movable = (hole <= j) ? (home <= hole || home > j)
-                                   : (home <= hole && home > j);
-        if (movable) {
-            e_[hole] = e_[j];
-            hole = j;
-        }
-    }
-    std::memset(&e_[hole], 0, sizeof(UserEntry));
+    bus::erase_at(e_, cap_, i, key_of);
     h_.users.fetch_sub(1, std::memory_order_relaxed);
 }
 

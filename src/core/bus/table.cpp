@@ -26,16 +26,14 @@ std::size_t SessionTable::size() const noexcept
     return h_.sessions.load(std::memory_order_relaxed);
 }
 
-/* The entry holding `sid`, or the free one where it would go. */
+static std::string_view sid_of(const SessionEntry& e) noexcept
+{
+    return std::string_view(e.sid, sid_len);
+}
+
 std::size_t SessionTable::probe(std::string_view sid) const noexcept
 {
-    std::size_t i = hash_id(sid) % cap_;
-    while (e_[i].used
-           && std::string_view(e_[i].sid, sid_len) != sid)
-    {
-        i = (i + 1) % cap_;
-    }
-    return i;
+    return bus::probe(e_, cap_, sid, sid_of);
 }
 
 bool SessionTable::insert(std::string_view sid, Owner owner) noexcept
@@ -83,25 +81,7 @@ bool SessionTable::set(std::string_view sid, Owner owner) noexcept
 
 void SessionTable::erase_at(std::size_t i) noexcept
 {
-    /* shift back the entries of the run after it that hash before it */
-    std::size_t hole = i;
-    std::size_t j = i;
-    for (;;) {
-        j = (j + 1) % cap_;
-        if (!e_[j].used) {
-            break;
-        }
-        std::size_t home = hash_id(std::string_view(e_[j].sid, sid_len))
-                           % cap_;
-        /* can e_[j] move to the hole without leaving its probe path? */
-        bool movable = (hole <= j) ? (home <= hole || home > j)
-                                   : (home <= hole && home > j);
-        if (movable) {
-            e_[hole] = e_[j];
-            hole = j;
-        }
-    }
-    std::memset(&e_[hole], 0, sizeof(SessionEntry));
+    bus::erase_at(e_, cap_, i, sid_of);
     h_.sessions.fetch_sub(1, std::memory_order_relaxed);
 }
 

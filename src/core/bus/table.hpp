@@ -6,6 +6,7 @@
  */
 #pragma once
 
+#include "core/bus/open_table.hpp"
 #include "core/bus/zone.hpp"
 
 #include <cstdint>
@@ -52,8 +53,5 @@ private:
     SessionEntry* e_;
     std::size_t cap_;
 };
-
-/* FNV-1a: ids are random already, this only spreads them. */
-std::uint64_t hash_id(std::string_view s) noexcept;
 
 }  // namespace socketio::bus
