@@ -757,6 +757,34 @@ void Node::relieve_pressure()
     }
 }
 
+template <typename T>
+T* Node::take_pending(std::uint64_t token, T* Pending::*which)
+{
+    auto it = pending_.find(token);
+    if (it == pending_.end() || it->second.get()->*which == nullptr) {
+        return nullptr;
+    }
+    T* p = it->second.get()->*which;
+    pending_.erase(it);
+    return p;
+}
+
+template <typename Proxies, typename Fn>
+void Node::end_proxy(Proxies& proxies, std::uint16_t from, WireReader& in,
+                     Fn fn)
+{
+    std::string sid(in.str());
+    auto token = in.num<std::uint64_t>();
+    auto it = proxies.find({from, token});
+    if (it == proxies.end()) {
+        return;
+    }
+    if (eio::Session* s = engine_.find(sid)) {
+        fn(*s, *it->second);
+    }
+    proxies.erase(it);
+}
+
 void Node::handle(const bus::Record& r)
 {
     WireReader in(r.body);
@@ -799,12 +827,10 @@ void Node::handle(const bus::Record& r)
     case Rec::post_done: {
         auto token = in.num<std::uint64_t>();
         auto code = in.num<std::int32_t>();
-        auto it = pending_.find(token);
-        if (it == pending_.end() || it->second->post == nullptr) {
+        RemotePost* p = take_pending(token, &Pending::post);
+        if (p == nullptr) {
             return;
         }
-        RemotePost* p = it->second->post;
-        pending_.erase(it);
         p->done(code == no_error ? std::nullopt
                                  : std::optional<eio::Error>(
                                        static_cast<eio::Error>(code)));
@@ -832,44 +858,26 @@ void Node::handle(const bus::Record& r)
         return;
     }
 
-    case Rec::poll_gone: {
-        std::string sid(in.str());
-        auto token = in.num<std::uint64_t>();
-        auto it = polls_.find({from, token});
-        if (it == polls_.end()) {
-            return;
-        }
-        if (eio::Session* s = engine_.find(sid)) {
-            s->on_poll_gone(*it->second, engine_.now());
-        }
-        polls_.erase(it);
+    case Rec::poll_gone:
+        end_proxy(polls_, from, in, [&](eio::Session& s, PollProxy& p) {
+            s.on_poll_gone(p, engine_.now());
+        });
         return;
-    }
 
-    case Rec::poll_released: {
-        std::string sid(in.str());
-        auto token = in.num<std::uint64_t>();
-        auto it = polls_.find({from, token});
-        if (it == polls_.end()) {
-            return;
-        }
-        if (eio::Session* s = engine_.find(sid)) {
-            s->on_poll_released(*it->second);
-        }
-        polls_.erase(it);
+    case Rec::poll_released:
+        end_proxy(polls_, from, in, [](eio::Session& s, PollProxy& p) {
+            s.on_poll_released(p);
+        });
         return;
-    }
 
     case Rec::poll_answer: {
         auto token = in.num<std::uint64_t>();
         auto code = in.num<std::int32_t>();
         std::string_view payload = in.str();
-        auto it = pending_.find(token);
-        if (it == pending_.end() || it->second->poll == nullptr) {
+        RemotePoll* p = take_pending(token, &Pending::poll);
+        if (p == nullptr) {
             return;
         }
-        RemotePoll* p = it->second->poll;
-        pending_.erase(it);
         if (code == no_error) {
             p->answer(payload);
         } else {
@@ -897,13 +905,9 @@ void Node::handle(const bus::Record& r)
 
     case Rec::ws_refuse: {
         auto token = in.num<std::uint64_t>();
-        auto it = pending_.find(token);
-        if (it == pending_.end() || it->second->ws == nullptr) {
-            return;
+        if (RemoteWs* w = take_pending(token, &Pending::ws)) {
+            w->close(1005, "");
         }
-        RemoteWs* w = it->second->ws;
-        pending_.erase(it);
-        w->close(1005, "");
         return;
     }
 
@@ -956,29 +960,17 @@ void Node::handle(const bus::Record& r)
         auto token = in.num<std::uint64_t>();
         auto code = in.num<std::uint16_t>();
         std::string reason(in.str());
-        auto it = pending_.find(token);
-        if (it == pending_.end() || it->second->ws == nullptr) {
-            return;
+        if (RemoteWs* w = take_pending(token, &Pending::ws)) {
+            w->close(code, reason);
         }
-        RemoteWs* w = it->second->ws;
-        pending_.erase(it);
-        w->close(code, reason);
         return;
     }
 
-    case Rec::ws_gone: {
-        std::string sid(in.str());
-        auto token = in.num<std::uint64_t>();
-        auto it = wss_.find({from, token});
-        if (it == wss_.end()) {
-            return;
-        }
-        if (eio::Session* s = engine_.find(sid)) {
-            s->on_ws_gone(*it->second, engine_.now());
-        }
-        wss_.erase(it);
+    case Rec::ws_gone:
+        end_proxy(wss_, from, in, [&](eio::Session& s, WsProxy& p) {
+            s.on_ws_gone(p, engine_.now());
+        });
         return;
-    }
 
     case Rec::migrate:
         adopt(r);

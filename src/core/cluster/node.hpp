@@ -42,6 +42,10 @@ namespace socketio::sio {
 class Server;
 }
 
+namespace socketio::util {
+class WireReader;
+}
+
 namespace socketio::cluster {
 
 /* What the web server does for the node. */
@@ -180,6 +184,15 @@ private:
     bool flush_pending();
     void wake_for(std::uint16_t to);
     void handle(const bus::Record& r);
+    /* The request here that an answer is for, taken out of pending_ (null
+       when it went meanwhile). */
+    template <typename T>
+    T* take_pending(std::uint64_t token, T* Pending::*which);
+    /* A request elsewhere that let go of a session here: the proxy goes,
+       after `fn(session, proxy)` when the session is still here. */
+    template <typename Proxies, typename Fn>
+    void end_proxy(Proxies& proxies, std::uint16_t from,
+                   util::WireReader& in, Fn fn);
     void deliver(const bus::Record& r, eio::Session* only);
     void migrate(eio::Session& s, WsProxy& proxy);
     void adopt(const bus::Record& r);
