@@ -17,7 +17,6 @@ using util::WireWriter;
 
 /* A request here, waiting for the worker that owns its session. */
 struct Node::Pending {
-    enum class Kind { poll, post, ws } kind;
     std::uint16_t owner;
     std::string sid;
     RemotePoll* poll = nullptr;
@@ -515,16 +514,24 @@ bool Node::flush_pending()
 
 /* --- requests for sessions elsewhere --- */
 
-std::uint64_t Node::poll(std::string_view sid, std::uint16_t owner,
-                         RemotePoll& p)
+template <typename T>
+std::uint64_t Node::add_pending(std::string_view sid,
+                                std::uint16_t owner, T* Pending::*which,
+                                T& request)
 {
     std::uint64_t token = next_token_++;
     auto pend = std::make_unique<Pending>();
-    pend->kind = Pending::Kind::poll;
     pend->owner = owner;
     pend->sid = std::string(sid);
-    pend->poll = &p;
+    pend.get()->*which = &request;
     pending_[token] = std::move(pend);
+    return token;
+}
+
+std::uint64_t Node::poll(std::string_view sid, std::uint16_t owner,
+                         RemotePoll& p)
+{
+    std::uint64_t token = add_pending(sid, owner, &Pending::poll, p);
 
     WireWriter w;
     w.str(sid).num(token);
@@ -551,13 +558,7 @@ void Node::poll_gone(std::uint64_t token)
 std::uint64_t Node::post(std::string_view sid, std::uint16_t owner,
                          std::string_view payload, RemotePost& p)
 {
-    std::uint64_t token = next_token_++;
-    auto pend = std::make_unique<Pending>();
-    pend->kind = Pending::Kind::post;
-    pend->owner = owner;
-    pend->sid = std::string(sid);
-    pend->post = &p;
-    pending_[token] = std::move(pend);
+    std::uint64_t token = add_pending(sid, owner, &Pending::post, p);
 
     WireWriter w;
     w.str(sid).num(token).num(static_cast<std::uint32_t>(payload.size()));
@@ -586,13 +587,7 @@ void Node::post_detached(std::string_view sid, std::uint16_t owner,
 std::uint64_t Node::ws_attach(std::string_view sid, std::uint16_t owner,
                               RemoteWs& ws)
 {
-    std::uint64_t token = next_token_++;
-    auto pend = std::make_unique<Pending>();
-    pend->kind = Pending::Kind::ws;
-    pend->owner = owner;
-    pend->sid = std::string(sid);
-    pend->ws = &ws;
-    pending_[token] = std::move(pend);
+    std::uint64_t token = add_pending(sid, owner, &Pending::ws, ws);
 
     WireWriter w;
     w.str(sid).num(token);

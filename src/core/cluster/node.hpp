@@ -184,6 +184,10 @@ private:
     bool flush_pending();
     void wake_for(std::uint16_t to);
     void handle(const bus::Record& r);
+    /* A request here that waits for a session elsewhere: its token. */
+    template <typename T>
+    std::uint64_t add_pending(std::string_view sid, std::uint16_t owner,
+                              T* Pending::*which, T& request);
     /* The request here that an answer is for, taken out of pending_ (null
        when it went meanwhile). */
     template <typename T>
