@@ -780,6 +780,29 @@ void Node::end_proxy(Proxies& proxies, std::uint16_t from, WireReader& in,
     proxies.erase(it);
 }
 
+bool Node::views(const bus::Record& r, std::string_view rest,
+                 std::uint32_t n, std::vector<eio::EncodedPtr>& out)
+{
+    auto ref = std::make_shared<RecordRef>();
+    ref->pos = r.pos;
+    bool whole = true;
+    for (std::uint32_t i = 0; i < n && rest.size() >= 4; i++) {
+        std::uint32_t len;
+        std::memcpy(&len, rest.data(), 4);
+        rest.remove_prefix(4);
+        if (len > rest.size()) {
+            whole = false;
+            break;
+        }
+        auto v = eio::Encoded::view(rest.substr(0, len), ref);
+        ref->views.push_back(v);
+        out.push_back(std::move(v));
+        rest.remove_prefix(len);
+    }
+    refs_.push_back(ref);
+    return whole;
+}
+
 void Node::handle(const bus::Record& r)
 {
     WireReader in(r.body);
@@ -929,24 +952,9 @@ void Node::handle(const bus::Record& r)
         if (it == pending_.end() || it->second->ws == nullptr) {
             return;
         }
-        auto ref = std::make_shared<RecordRef>();
-        ref->pos = r.pos;
+        /* the frames follow the head */
         std::vector<eio::EncodedPtr> frames;
-        /* the frames follow the head, each after its length */
-        std::string_view rest = r.body.substr(r.body.size() - in.remaining());
-        for (std::uint32_t i = 0; i < n && rest.size() >= 4; i++) {
-            std::uint32_t len;
-            std::memcpy(&len, rest.data(), 4);
-            rest.remove_prefix(4);
-            if (len > rest.size()) {
-                break;
-            }
-            auto v = eio::Encoded::view(rest.substr(0, len), ref);
-            ref->views.push_back(v);
-            frames.push_back(std::move(v));
-            rest.remove_prefix(len);
-        }
-        refs_.push_back(ref);
+        views(r, r.body.substr(r.body.size() - in.remaining()), n, frames);
         it->second->ws->deliver(frames);
         return;
     }
@@ -1043,23 +1051,10 @@ void Node::deliver(const bus::Record& r, eio::Session* only)
         consumed = r.body.size() - skip.remaining();
     }
 
-    auto ref = std::make_shared<RecordRef>();
-    ref->pos = r.pos;
     std::vector<eio::EncodedPtr> packets;
-    std::string_view rest = r.body.substr(consumed);
-    for (std::uint32_t i = 0; i < npackets && rest.size() >= 4; i++) {
-        std::uint32_t len;
-        std::memcpy(&len, rest.data(), 4);
-        rest.remove_prefix(4);
-        if (len > rest.size()) {
-            return;
-        }
-        auto v = eio::Encoded::view(rest.substr(0, len), ref);
-        ref->views.push_back(v);
-        packets.push_back(std::move(v));
-        rest.remove_prefix(len);
+    if (!views(r, r.body.substr(consumed), npackets, packets)) {
+        return;
     }
-    refs_.push_back(ref);
 
     for (sio::Socket* s : targets) {
         for (const auto& p : packets) {

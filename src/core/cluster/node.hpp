@@ -198,6 +198,11 @@ private:
     void end_proxy(Proxies& proxies, std::uint16_t from,
                    util::WireReader& in, Fn fn);
     void deliver(const bus::Record& r, eio::Session* only);
+    /* The n length-prefixed frames at `rest`, as views of the log's bytes
+       that pin the record while a socket holds one; false when a length
+       runs past the record. */
+    bool views(const bus::Record& r, std::string_view rest, std::uint32_t n,
+               std::vector<eio::EncodedPtr>& out);
     void migrate(eio::Session& s, WsProxy& proxy);
     void adopt(const bus::Record& r);
     void slot_gone(std::uint16_t slot);
