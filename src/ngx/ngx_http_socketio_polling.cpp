@@ -374,6 +374,26 @@ PostRequest::on_body(ngx_http_request_t *r)
     return answer(r, s->on_post(payload, Runtime::now()));
 }
 
+
+/* The POST's body is read whole, then handed to the PostRequest. */
+ngx_int_t
+ngx_http_socketio_read_post(ngx_http_request_t *r, PostRequest *pr)
+{
+    ngx_int_t  rc;
+
+    ngx_http_set_ctx(r, pr, ngx_http_socketio_module);
+
+    r->request_body_in_single_buf = 1;
+
+    rc = ngx_http_read_client_request_body(r, PostRequest::body_handler);
+
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        return rc;
+    }
+
+    return NGX_DONE;
+}
+
 }  // namespace
 
 
@@ -472,17 +492,7 @@ ngx_http_socketio_post(ngx_http_request_t *r, Runtime &rt,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ngx_http_set_ctx(r, pr, ngx_http_socketio_module);
-
-    r->request_body_in_single_buf = 1;
-
-    rc = ngx_http_read_client_request_body(r, PostRequest::body_handler);
-
-    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
-        return rc;
-    }
-
-    return NGX_DONE;
+    return ngx_http_socketio_read_post(r, pr);
 }
 
 
@@ -511,15 +521,5 @@ ngx_http_socketio_post_remote(ngx_http_request_t *r, Runtime &rt,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ngx_http_set_ctx(r, pr, ngx_http_socketio_module);
-
-    r->request_body_in_single_buf = 1;
-
-    rc = ngx_http_read_client_request_body(r, PostRequest::body_handler);
-
-    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
-        return rc;
-    }
-
-    return NGX_DONE;
+    return ngx_http_socketio_read_post(r, pr);
 }
