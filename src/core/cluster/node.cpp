@@ -542,7 +542,7 @@ std::uint64_t Node::poll(std::string_view sid, std::uint16_t owner,
     return token;
 }
 
-void Node::poll_gone(std::uint64_t token)
+void Node::let_go(std::uint64_t token, Rec type)
 {
     auto it = pending_.find(token);
     if (it == pending_.end()) {
@@ -552,7 +552,12 @@ void Node::poll_gone(std::uint64_t token)
     w.str(it->second->sid).num(token);
     std::uint16_t owner = it->second->owner;
     pending_.erase(it);
-    publish(owner, Rec::poll_gone, {w.bytes()});
+    publish(owner, type, {w.bytes()});
+}
+
+void Node::poll_gone(std::uint64_t token)
+{
+    let_go(token, Rec::poll_gone);
 }
 
 std::uint64_t Node::post(std::string_view sid, std::uint16_t owner,
@@ -609,15 +614,7 @@ void Node::ws_in(std::uint64_t token, bool binary, std::string_view data)
 
 void Node::ws_gone(std::uint64_t token)
 {
-    auto it = pending_.find(token);
-    if (it == pending_.end()) {
-        return;
-    }
-    WireWriter w;
-    w.str(it->second->sid).num(token);
-    std::uint16_t owner = it->second->owner;
-    pending_.erase(it);
-    publish(owner, Rec::ws_gone, {w.bytes()});
+    let_go(token, Rec::ws_gone);
 }
 
 /* --- broadcasts --- */

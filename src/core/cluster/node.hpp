@@ -188,6 +188,9 @@ private:
     template <typename T>
     std::uint64_t add_pending(std::string_view sid, std::uint16_t owner,
                               T* Pending::*which, T& request);
+    /* A request here that waited went away: the owner is told (`type`
+       says whether a GET or a WebSocket). */
+    void let_go(std::uint64_t token, Rec type);
     /* The request here that an answer is for, taken out of pending_ (null
        when it went meanwhile). */
     template <typename T>
