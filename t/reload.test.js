@@ -19,31 +19,12 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { io } from 'socket.io-client';
-import { startServer, isReference, nginxSignal, children } from './lib/server.js';
+import { startServer, isReference, nginxSignal, children, workerPids, waitGone } from './lib/server.js';
 import { freshRequest, pollingHandshake, sleep, withTimeout } from './lib/helpers.js';
 
 const PATH = '/socket.io/';
 const SKIP = isReference ? 'reload and quit are nginx signals' : false;
 const CLEAN_REASONS = ['transport close', 'transport error', 'io server disconnect'];
-
-const workerPids = (server) =>
-  children(server)
-    .filter((c) => /worker process/.test(c.title))
-    .map((c) => c.pid);
-
-/** Waits until none of `pids` is a child of the master any more; resolves with the time it took. */
-async function waitGone(server, pids, timeout) {
-  const t0 = Date.now();
-  for (;;) {
-    const alive = workerPids(server).filter((p) => pids.includes(p));
-    if (alive.length === 0) return Date.now() - t0;
-    if (Date.now() - t0 > timeout) {
-      const left = children(server).filter((c) => pids.includes(c.pid));
-      throw new Error(`old workers still running ${timeout} ms after the signal: ${JSON.stringify(left)}`);
-    }
-    await sleep(50);
-  }
-}
 
 /** Waits until the master has `n` workers that are not in `old`; resolves with their pids. */
 async function waitNewWorkers(server, old, n, timeout = 5000) {

@@ -18,10 +18,9 @@
 
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { io } from 'socket.io-client';
-import { startServer, isReference, nginxSignal } from './lib/server.js';
+import { startServer, isReference, nginxSignal, workerPids } from './lib/server.js';
 import { SEP, WsClient, eioUrl, freshRequest, pollingHandshake, sleep, withTimeout } from './lib/helpers.js';
 import { RawWs, upgradeRequest } from './lib/rawws.js';
 
@@ -29,20 +28,6 @@ const PATH = '/socket.io/';
 const SHUTDOWN_TIMEOUT = 2000;
 const SKIP = isReference ? 'nginx signals' : false;
 const CLEAN_REASONS = ['transport close', 'io server disconnect'];
-
-function workerPids(server) {
-  let out = '';
-  try {
-    out = execFileSync('ps', ['--ppid', String(server.pid), '-o', 'pid=,args='], { encoding: 'utf8' });
-  } catch {
-    return [];
-  }
-  return out
-    .split('\n')
-    .map((l) => /^\s*(\d+)\s+(.*)$/.exec(l))
-    .filter((m) => m && /worker process/.test(m[2]))
-    .map((m) => Number(m[1]));
-}
 
 const pidAlive = (pid) => {
   try {

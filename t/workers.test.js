@@ -32,7 +32,7 @@ import nodeHttp from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { io } from 'socket.io-client';
-import { startServer, isReference, nginxSignal, children } from './lib/server.js';
+import { startServer, isReference, nginxSignal, children, workerPids, waitGone } from './lib/server.js';
 import { http, freshRequest, pollingHandshake, sleep, withTimeout, eioUrl, WsClient } from './lib/helpers.js';
 import { Peer, keyOf, show } from './lib/peer.js';
 
@@ -126,8 +126,6 @@ function accessLog(server) {
     });
 }
 
-const workerPids = (server) => children(server).filter((c) => /worker process/.test(c.title)).map((c) => c.pid);
-
 /** Waits until the master has `n` workers not in `old` (and not shutting down); resolves with their pids. */
 async function waitNewWorkers(server, old, n, timeout = WAIT_MS) {
   const t0 = Date.now();
@@ -138,20 +136,6 @@ async function waitNewWorkers(server, old, n, timeout = WAIT_MS) {
     if (fresh.length >= n) return fresh;
     if (Date.now() - t0 > timeout) {
       throw new Error(`no ${n} new workers after ${timeout} ms: ${JSON.stringify(children(server))}`);
-    }
-    await sleep(50);
-  }
-}
-
-/** Waits until none of `pids` is a child of the master; resolves with the time it took. */
-async function waitGone(server, pids, timeout) {
-  const t0 = Date.now();
-  for (;;) {
-    const alive = workerPids(server).filter((p) => pids.includes(p));
-    if (alive.length === 0) return Date.now() - t0;
-    if (Date.now() - t0 > timeout) {
-      const left = children(server).filter((c) => pids.includes(c.pid));
-      throw new Error(`old workers still running ${timeout} ms later: ${JSON.stringify(left)}`);
     }
     await sleep(50);
   }

@@ -454,3 +454,23 @@ export function children(server) {
       return { pid: Number(m[1]), title: m[2] };
     });
 }
+
+/** The pids of the master's worker processes (shutting down or not). */
+export const workerPids = (server) =>
+  children(server)
+    .filter((c) => /worker process/.test(c.title))
+    .map((c) => c.pid);
+
+/** Waits until none of `pids` is a child of the master any more; resolves with the time it took. */
+export async function waitGone(server, pids, timeout) {
+  const t0 = Date.now();
+  for (;;) {
+    const alive = workerPids(server).filter((p) => pids.includes(p));
+    if (alive.length === 0) return Date.now() - t0;
+    if (Date.now() - t0 > timeout) {
+      const left = children(server).filter((c) => pids.includes(c.pid));
+      throw new Error(`old workers still running ${timeout} ms after the signal: ${JSON.stringify(left)}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
