@@ -18,7 +18,6 @@
 
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import path from 'node:path';
 import { io } from 'socket.io-client';
 import { startServer, isReference, nginxSignal, workerPids } from './lib/server.js';
 import { SEP, WsClient, eioUrl, freshRequest, pollingHandshake, sleep, withTimeout } from './lib/helpers.js';
