@@ -12,7 +12,6 @@
 
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { io } from 'socket.io-client';
 import { startServer, isReference } from './lib/server.js';
 import { sleep, withTimeout } from './lib/helpers.js';
 import { Peer, show } from './lib/peer.js';
@@ -50,15 +49,7 @@ async function withChat(opts, fn) {
     peers,
     /** A client that is not awaited (emits are buffered until it connects). */
     client(label, transports, extra = {}) {
-      const socket = io(server.url, {
-        path: PATH,
-        forceNew: true,
-        reconnection: false,
-        timeout: WAIT_MS,
-        ...(transports ? { transports } : {}),
-        ...extra,
-      });
-      const peer = new Peer(label, socket, { waitMs: WAIT_MS });
+      const peer = Peer.open(server, PATH, label, transports, { waitMs: WAIT_MS, ...extra });
       peers.push(peer);
       return peer;
     },

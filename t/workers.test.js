@@ -191,15 +191,7 @@ async function until(pred, what, timeout = WAIT_MS, every = 20) {
 
 /** A socket.io-client Peer (not awaited). */
 function peer(server, label, transports, extra = {}) {
-  const socket = io(server.url, {
-    path: PATH,
-    forceNew: true,
-    reconnection: false,
-    timeout: WAIT_MS,
-    ...(transports ? { transports } : {}),
-    ...extra,
-  });
-  const p = new Peer(label, socket, { waitMs: WAIT_MS });
+  const p = Peer.open(server, PATH, label, transports, { waitMs: WAIT_MS, ...extra });
   p.transports = transports;
   return p;
 }

@@ -3,6 +3,7 @@
 // tests both drive their clients through this.
 
 import assert from 'node:assert/strict';
+import { io } from 'socket.io-client';
 import { withTimeout } from './helpers.js';
 
 /** Buffers, ArrayBuffers and typed arrays as Buffers, recursively (for deepEqual). */
@@ -54,6 +55,22 @@ export class Peer {
       this.disconnects.push(reason);
       this._wake();
     });
+  }
+
+  /**
+   * A socket.io-client socket to `server` on `path` (connecting, not
+   * awaited; emits are buffered until it connects), without reconnection.
+   */
+  static open(server, path, label, transports, { waitMs = 5000, ...extra } = {}) {
+    const socket = io(server.url, {
+      path,
+      forceNew: true,
+      reconnection: false,
+      timeout: waitMs,
+      ...(transports ? { transports } : {}),
+      ...extra,
+    });
+    return new Peer(label, socket, { waitMs });
   }
 
   /** The reason of the last disconnection, or null. */
