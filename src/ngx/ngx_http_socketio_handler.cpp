@@ -84,6 +84,14 @@ ngx_http_socketio_ws_request(ngx_http_request_t *r, std::string_view *key)
         return WsRequest::invalid;
     }
 
+    /*
+     * a body on an upgrade has no place: after the 101 its bytes would be
+     * read as frames, so the handshake is refused (and the body discarded)
+     */
+    if (r->headers_in.content_length_n > 0 || r->headers_in.chunked) {
+        return WsRequest::invalid;
+    }
+
     *key = ngx_http_socketio_header_in(r, "Sec-WebSocket-Key");
 
     if (!socketio::ws::valid_client_key(*key)) {
@@ -559,6 +567,17 @@ ngx_http_socketio_respond(ngx_http_request_t *r, ngx_uint_t status,
     ngx_int_t     rc;
     ngx_buf_t    *b;
     ngx_chain_t   out;
+
+    /*
+     * Every answer goes through here, refusals included: a body that was
+     * neither read nor discarded would be read as the connection's next
+     * request (request smuggling behind a proxy that reuses connections).
+     * Discarding is a no-op once the body was read or is being discarded;
+     * when it fails, the connection closes after the answer.
+     */
+    if (ngx_http_discard_request_body(r) != NGX_OK) {
+        r->keepalive = 0;
+    }
 
     r->headers_out.status = status;
     r->headers_out.content_length_n = body.size();
