@@ -5,7 +5,6 @@
 #include "ngx/ngx_http_socketio_runtime.hpp"
 
 #include <sys/random.h>
-#include <signal.h>
 
 #include <cerrno>
 #include <cstdio>
@@ -84,8 +83,7 @@ Runtime::Runtime(const ngx_http_socketio_loc_conf_t &conf,
                                             *this, *this);
     engine_->set_monitor(this);
 
-    node_ = std::make_unique<cluster::Node>(bus_, *engine_, sio_.get(), *this,
-                                            this);
+    node_ = std::make_unique<cluster::Node>(bus_, *engine_, sio_.get(), *this);
 
     auto adapter = [this](const char *nsp) {
         return std::make_unique<cluster::SharedAdapter>(*node_, nsp);
@@ -318,29 +316,6 @@ Runtime::consume() noexcept
     } catch (...) {
         ngx_http_socketio_log_exception(log_, "consume");
     }
-}
-
-
-bool
-Runtime::alive(std::uint32_t tag) const
-{
-    ngx_pid_t  pid;
-
-    if (tag & 0x80000000u) {
-        pid = static_cast<ngx_pid_t>(tag & 0x7fffffffu);
-
-    } else if (tag >= 1 && tag <= bus::max_slots) {
-        pid = bus_.slot(tag - 1).pid.load();
-
-    } else {
-        return true;
-    }
-
-    if (pid <= 0 || pid == ngx_pid) {
-        return true;
-    }
-
-    return kill(pid, 0) == 0 || errno == EPERM;
 }
 
 

@@ -26,8 +26,7 @@
 namespace socketio::ngx {
 
 class Runtime final : public eio::Waker, public eio::Random,
-                      public eio::Monitor, public cluster::Host,
-                      public bus::Liveness {
+                      public eio::Monitor, public cluster::Host {
 public:
     Runtime(const ngx_http_socketio_loc_conf_t &conf,
             ngx_http_socketio_zone_t &zone, ngx_log_t *log);
@@ -67,9 +66,6 @@ public:
     void retry_later() override;
     void log(int level, std::string_view message) override;
     void users_gone(const std::vector<bus::UserRecord> &users) override;
-
-    /* bus::Liveness: is the process behind a lock's tag still there? */
-    bool alive(std::uint32_t tag) const override;
 
     bool shutting_down() const noexcept { return shutting_down_; }
 

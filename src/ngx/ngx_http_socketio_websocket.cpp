@@ -18,6 +18,7 @@
 #include "core/ws/parser.hpp"
 #include "core/ws/writer.hpp"
 
+#include <deque>
 #include <memory>
 #include <string>
 #include <vector>
@@ -36,6 +37,13 @@ constexpr ngx_msec_t  ngx_http_socketio_linger = 1000;
 
 /* reads per event before giving the other connections their turn */
 constexpr int  ngx_http_socketio_reads_per_event = 16;
+
+/*
+ * messages handled per event: a client that sends faster than the worker
+ * handles its messages is read no further until the next turn of the
+ * event loop, so that it cannot starve the other connections
+ */
+constexpr int  ngx_http_socketio_messages_per_turn = 64;
 
 /* frames handed to one send_chain() call */
 constexpr std::size_t  ngx_http_socketio_iovs = 64;
@@ -98,6 +106,10 @@ private:
 
     void on_read();
     void on_write();
+    void dispatch(bool binary, std::string_view payload);
+    bool handle_later();
+    void trim_early() noexcept;
+    void next_turn() noexcept;
     void protocol_error(const ws::ParseError &err);
     void write();
     void queue(Out out);
@@ -116,15 +128,18 @@ private:
     bool                 upgrading_ = true;
     /*
      * Bytes of the first moments: frames that came behind the handshake,
-     * and messages held while the session moves here. Most connections
-     * never have any: a pointer costs an idle one 8 bytes, not 56.
+     * messages held while the session moves here, and messages read
+     * beyond this turn's budget. Most connections never have any: a
+     * pointer costs an idle one 8 bytes, not 80.
      */
     struct Early {
         std::string                                bytes;
         std::vector<std::pair<bool, std::string>>  held;
+        std::deque<std::pair<bool, std::string>>   later;
     };
     std::unique_ptr<Early>  early_;
     ws::Parser           parser_;
+    int                  budget_ = 0;      /* messages left this turn */
 
     std::vector<Out>     out_;
     std::size_t          head_ = 0;        /* first item not fully sent */
@@ -263,9 +278,7 @@ WsConnection::adopted(eio::Session &session)
 
     auto held = std::move(early_->held);
     early_->held.clear();
-    if (early_->bytes.empty()) {
-        early_.reset();
-    }
+    trim_early();
     for (auto &[binary, data] : held) {
         if (session_ == NULL || state_ != State::open) {
             break;
@@ -589,6 +602,23 @@ WsConnection::on_message(bool binary, std::string_view payload)
         st->events_in.fetch_add(1, std::memory_order_relaxed);
     }
 
+    if (budget_ <= 0) {
+        /* over this turn's budget: handled in the next one */
+        if (early_ == NULL) {
+            early_ = std::make_unique<Early>();
+        }
+        early_->later.emplace_back(binary, std::string(payload));
+        return;
+    }
+
+    budget_--;
+    dispatch(binary, payload);
+}
+
+
+void
+WsConnection::dispatch(bool binary, std::string_view payload)
+{
     if (session_ != NULL) {
         session_->on_ws_message(*this, binary, payload, Runtime::now());
         return;
@@ -677,13 +707,16 @@ WsConnection::on_read()
         return;
     }
 
+    budget_ = ngx_http_socketio_messages_per_turn;
+
+    if (!handle_later()) {
+        return;
+    }
+
     if (early_ != NULL && !early_->bytes.empty()) {
         std::string early = std::move(early_->bytes);
-        if (early_->held.empty()) {
-            early_.reset();
-        } else {
-            early_->bytes.clear();
-        }
+        early_->bytes.clear();
+        trim_early();
 
         auto err = parser_.feed(early.data(), early.size(), *this);
         if (err) {
@@ -695,6 +728,12 @@ WsConnection::on_read()
     for (reads = 0; reads < ngx_http_socketio_reads_per_event; reads++) {
 
         if (state_ == State::done || parser_.closed()) {
+            return;
+        }
+
+        if (early_ != NULL && !early_->later.empty()) {
+            /* the budget is spent: read no more until the next turn */
+            next_turn();
             return;
         }
 
@@ -724,7 +763,62 @@ WsConnection::on_read()
     }
 
     /* more to read: let the others have their turn first */
-    ngx_post_event(c_->read, &ngx_posted_events);
+    next_turn();
+}
+
+
+/*
+ * The messages read beyond the last turn's budget, as many as this turn's
+ * allows. false: some are still waiting, and this turn is over for the
+ * connection; true: read on (a closing connection's messages are dropped,
+ * as on_message() drops them, but its close frame is still to be read).
+ */
+bool
+WsConnection::handle_later()
+{
+    while (early_ != NULL && !early_->later.empty()) {
+
+        if (state_ != State::open) {
+            early_->later.clear();
+            break;
+        }
+
+        if (budget_ <= 0) {
+            next_turn();
+            return false;
+        }
+
+        auto [binary, data] = std::move(early_->later.front());
+        early_->later.pop_front();
+        budget_--;
+        dispatch(binary, data);
+    }
+
+    trim_early();
+    return true;
+}
+
+
+/*
+ * The read handler runs again in the event loop's next iteration, after
+ * the kernel was asked what the other connections have: posting it to
+ * ngx_posted_events would run it again in this one, before any of them.
+ */
+void
+WsConnection::next_turn() noexcept
+{
+    ngx_post_event(c_->read, &ngx_posted_next_events);
+}
+
+
+void
+WsConnection::trim_early() noexcept
+{
+    if (early_ != NULL && early_->bytes.empty() && early_->held.empty()
+        && early_->later.empty())
+    {
+        early_.reset();
+    }
 }
 
 

@@ -127,7 +127,7 @@ TEST(BusLog, RoundTripWithMultiPartBodies)
     EXPECT_EQ(log.tail(), 0u);
 
     std::string bin("a\0b\xff", 4);
-    auto p = log.publish(2, any_slot, 7, {"head:", "", bin, "tail"}, nullptr, 3);
+    auto p = log.publish(2, any_slot, 7, {"head:", "", bin, "tail"}, 3);
     ASSERT_TRUE(p.has_value());
     EXPECT_EQ(*p, 0u);
 
@@ -310,14 +310,14 @@ TEST(BusLog, PinHoldsItsSpace)
     EXPECT_FALSE(log.publish(1, any_slot, 1, {}));
     EXPECT_GT(log.pressure(), p1);
     EXPECT_EQ(log.tail(), 0u);
-    log.reclaim(1);
+    log.reclaim();
     EXPECT_EQ(log.tail(), 0u);
     EXPECT_FALSE(log.publish(1, any_slot, 1, {}));
 
     /* the reader has read four records: their space comes back */
     const auto p2 = log.pressure();
     s.pin.store(256);
-    log.reclaim(1);
+    log.reclaim();
     EXPECT_EQ(log.tail(), 256u);
     for (int i = 0; i < 4; i++) {
         auto p = log.publish(1, any_slot, 1, {body_for_size(64, 'n')});
@@ -388,7 +388,7 @@ TEST(BusLog, SlotsNotAliveHoldNothing)
     /* a live slot pinning holds again; dying lets go */
     h.slots[5].state.store(alive);
     h.slots[5].pin.store(log.head());
-    log.reclaim(4);
+    log.reclaim();
     EXPECT_EQ(log.tail(), log.head());
     int n = 0;
     while (log.publish(4, any_slot, 1, {body_for_size(64)})) {
@@ -409,7 +409,7 @@ TEST(BusLog, ReplayPinHoldsItsSpace)
     s.replay_pin.store(128);     /* kept for a migration */
 
     /* nothing below 128 matters: the tail goes up to it */
-    log.reclaim(9);
+    log.reclaim();
     EXPECT_EQ(log.tail(), 0u) << "the tail never passes the head";
 
     for (int i = 0; i < 16; i++) {
@@ -429,7 +429,7 @@ TEST(BusLog, ReplayPinHoldsItsSpace)
     EXPECT_EQ(log.tail(), 256u);
 
     s.replay_pin.store(no_pin);
-    log.reclaim(9);
+    log.reclaim();
     EXPECT_EQ(log.tail(), 512u);
     EXPECT_EQ(log.read(512).body, body_for_size(64));
 }
@@ -561,4 +561,78 @@ TEST(BusLog, ReaderKeepingUpNeverFillsIt)
     churn(1024, true, 4);
     churn(1000, true, 5);
     churn(8192, true, 6);
+}
+
+/*
+ * Publishing copies a body after the lock is let go, and commits it with
+ * one store of its type: a record still being written (made so here by
+ * hand, as a writer stopped between the two would leave it) stops the
+ * readers, who ask to be woken; its commit lets them on.
+ */
+TEST(BusLog, ARecordBeingWrittenStopsReadersUntilItIsCommitted)
+{
+    LogZone lz;
+    Log log(lz.z);
+
+    auto first = log.publish(3, any_slot, 7, {"first"});
+    auto second = log.publish(3, any_slot, 7, {"second"});
+    ASSERT_TRUE(first && second);
+    EXPECT_FALSE(log.readers_waiting());
+    EXPECT_EQ(lz.z.slot(3).writing.load(), no_pin) << "committed: forgotten";
+
+    auto& h = const_cast<RecordHeader&>(lz.raw(*second));
+    h.type = record_writing;
+
+    Record r = log.read(*first);
+    EXPECT_FALSE(r.writing);
+    EXPECT_EQ(r.body, "first");
+    r = log.read(r.next);
+    EXPECT_TRUE(r.writing);
+    EXPECT_EQ(r.pos, *second);
+    EXPECT_EQ(r.next, *second) << "a reader does not pass it";
+    EXPECT_TRUE(r.body.empty());
+
+    EXPECT_TRUE(log.wait_for(*second));
+    h.type = 7;                                  /* committed */
+    EXPECT_TRUE(log.readers_waiting()) << "the writer is told to wake them";
+    EXPECT_FALSE(log.readers_waiting()) << "once";
+    EXPECT_FALSE(log.wait_for(*second)) << "committed meanwhile: read on";
+    EXPECT_TRUE(log.readers_waiting());
+
+    r = log.read(*second);
+    EXPECT_FALSE(r.writing);
+    EXPECT_EQ(r.body, "second");
+}
+
+TEST(BusLog, TheRecordOfAWriterThatDiedIsSkippedByAll)
+{
+    LogZone lz;
+    Log log(lz.z);
+
+    auto a = log.publish(5, any_slot, 7, {"before"});
+    auto b = log.publish(5, any_slot, 7, {"half written"});
+    auto c = log.publish(6, any_slot, 7, {"after"});
+    ASSERT_TRUE(a && b && c);
+
+    /* slot 5 died between reserving b and committing it */
+    const_cast<RecordHeader&>(lz.raw(*b)).type = record_writing;
+    lz.z.slot(5).writing.store(*b);
+    EXPECT_TRUE(log.read(*b).writing);
+
+    /* another slot's reservation is not its to abandon */
+    log.abandon(6);
+    EXPECT_TRUE(log.read(*b).writing);
+
+    log.abandon(5);
+    EXPECT_EQ(lz.z.slot(5).writing.load(), no_pin);
+    Record r = log.read(*a);
+    EXPECT_EQ(r.body, "before");
+    r = log.read(r.next);
+    EXPECT_FALSE(r.writing);
+    EXPECT_EQ(r.body, "after") << "the dead writer's record reads as padding";
+
+    /* abandoning what is committed already changes nothing */
+    lz.z.slot(6).writing.store(*c);
+    log.abandon(6);
+    EXPECT_EQ(log.read(*c).body, "after");
 }

@@ -2,11 +2,11 @@
  * What the tests of the shared-memory bus share: zone-sized buffers (a
  * plain aligned heap block for one process, a MAP_SHARED anonymous mapping
  * for several), child processes that report through their exit status,
- * session ids, and Liveness doubles.
+ * and session ids.
  */
 #pragma once
 
-#include "core/bus/spinlock.hpp"
+#include "core/bus/mutex.hpp"
 #include "core/bus/table.hpp"
 #include "core/bus/zone.hpp"
 
@@ -31,7 +31,6 @@
 
 namespace bustest {
 
-using socketio::bus::Liveness;
 using socketio::bus::Zone;
 
 /* A page-aligned, zeroed heap block: a zone for one process. */
@@ -164,35 +163,6 @@ inline std::string sid_with_home(std::mt19937_64& rng, std::size_t cap,
         }
     }
 }
-
-/* Tags listed are dead, every other one lives; counts the questions. */
-class FakeLiveness final : public Liveness {
-public:
-    explicit FakeLiveness(std::set<std::uint32_t> dead = {})
-        : dead_(std::move(dead))
-    {
-    }
-    bool alive(std::uint32_t tag) const override
-    {
-        calls.fetch_add(1, std::memory_order_relaxed);
-        return dead_.count(tag) == 0;
-    }
-    mutable std::atomic<std::uint64_t> calls{0};
-
-private:
-    std::set<std::uint32_t> dead_;
-};
-
-/* The tag is a process id: alive while the process exists. */
-class PidLiveness final : public Liveness {
-public:
-    bool alive(std::uint32_t tag) const override
-    {
-        calls.fetch_add(1, std::memory_order_relaxed);
-        return kill(static_cast<pid_t>(tag), 0) == 0 || errno != ESRCH;
-    }
-    mutable std::atomic<std::uint64_t> calls{0};
-};
 
 /* 64-bit FNV-1a, folded over the values a process saw, in order. */
 class Fold {

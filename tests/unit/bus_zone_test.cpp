@@ -36,7 +36,7 @@ void check_layout(std::size_t size)
 
     Zone z;
     ASSERT_TRUE(z.attach(buf.data(), size, true, 42));
-    const Header& h = z.header();
+    Header& h = z.header();
 
     EXPECT_EQ(h.magic, zone_magic);
     EXPECT_EQ(h.version, zone_version);
@@ -73,10 +73,16 @@ void check_layout(std::size_t size)
     /* an empty table and directory; no worker, nothing pinned */
     EXPECT_EQ(h.sessions.load(), 0u);
     EXPECT_EQ(h.users.load(), 0u);
-    EXPECT_EQ(h.lock.word.load(), 0u);
+    EXPECT_EQ(try_hold(h.lock), Holder::none);
+    unlock(h.lock);
     EXPECT_EQ(h.log.head.load(), 0u);
     EXPECT_EQ(h.log.tail.load(), 0u);
-    EXPECT_EQ(h.log.lock.word.load(), 0u);
+    EXPECT_EQ(try_hold(h.log.lock), Holder::none);
+    unlock(h.log.lock);
+    for (std::uint32_t i = 0; i < max_slots; i++) {
+        EXPECT_EQ(try_hold(z.slot(i).life), Holder::none);
+        unlock(z.slot(i).life);
+    }
     for (std::uint32_t i = 0; i < max_slots; i++) {
         EXPECT_EQ(z.slot(i).state.load(),
                   static_cast<std::uint32_t>(SlotState::free));

@@ -93,13 +93,25 @@ TEST(ClusterDeadWorker, TheNextWorkerToJoinCleansUpAfterIt)
     std::uint16_t owner = 0;
     EXPECT_EQ(b.node.locate(alice_sid, &owner), Where::remote);
 
-    /* ...and it died holding the log's lock */
-    c.zone.header().log.lock.word.store(dead_slot + 1u);
+    /* ...and it died while writing a record into the log: the others
+       stop at it, as at any record not committed yet */
+    auto half = c.log->publish(dead_slot, bus::any_slot,
+                               static_cast<std::uint16_t>(
+                                   cluster::Rec::broadcast),
+                               {"half written"});
+    ASSERT_TRUE(half.has_value());
+    auto* rh = reinterpret_cast<bus::RecordHeader*>(
+        c.zone.at(c.zone.header().log_off)
+        + *half % c.zone.header().log_cap);
+    rh->type = bus::record_writing;
+    c.zone.slot(dead_slot).writing.store(*half);
+    EXPECT_TRUE(c.log->read(*half).writing);
 
-    /* its replacement joins */
+    /* its replacement joins: the record is skipped by all from now */
     Worker& d = c.add("D", 104);
     EXPECT_NE(d.slot(), dead_slot);
-    EXPECT_EQ(c.zone.header().log.lock.word.load(), 0u);
+    EXPECT_EQ(rh->type, bus::record_padding);
+    EXPECT_EQ(c.zone.slot(dead_slot).writing.load(), bus::no_pin);
     EXPECT_EQ(c.state(dead_slot), bus::SlotState::free);
     EXPECT_EQ(d.host.count_logs(1, "died"), 1);
 
@@ -117,6 +129,14 @@ TEST(ClusterDeadWorker, TheNextWorkerToJoinCleansUpAfterIt)
     EXPECT_EQ(d.host.gone[0].key, alice->key);
 
     ASSERT_TRUE(c.settle());
+
+    /* every worker's own copy of the users lost alice, and only her */
+    for (Worker* w : {&b, &x, &d}) {
+        EXPECT_FALSE(w->directory.find(alice->key).has_value()) << w->name;
+        ASSERT_EQ(w->directory.list().size(), 2u) << w->name;
+        EXPECT_TRUE(w->directory.find(c.user_named("erin")->key).has_value())
+            << w->name;
+    }
 
     /* what waited at B on A is answered */
     EXPECT_TRUE(parked.answers.empty());

@@ -56,31 +56,21 @@ using Strings = std::vector<std::string>;
 using Where = cluster::Node::Where;
 
 /*
- * Liveness as the module's Runtime answers it: a tag with the high bit
- * names a pid (a worker claiming a slot), a small one a slot (the pid that
- * slot records); pids in `dead` are gone.
+ * Liveness for workers that all run in this one process: a slot lives
+ * while the pid it records is not in `dead` (the module asks the slot's
+ * life lock, which one process cannot hold for several dying workers).
  */
 class PidLiveness final : public bus::Liveness {
 public:
-    explicit PidLiveness(const bus::Zone& zone) : zone_(zone) {}
-
-    bool alive(std::uint32_t tag) const override
+    bool take(bus::Slot&) noexcept override { return true; }
+    void give_back(bus::Slot&) noexcept override {}
+    bool alive(bus::Slot& s) noexcept override
     {
-        std::int32_t pid;
-        if (tag & 0x80000000u) {
-            pid = static_cast<std::int32_t>(tag & 0x7fffffffu);
-        } else if (tag >= 1 && tag <= bus::max_slots) {
-            pid = zone_.slot(tag - 1).pid.load();
-        } else {
-            return true;
-        }
+        std::int32_t pid = s.pid.load();
         return pid <= 0 || dead.count(pid) == 0;
     }
 
     std::set<std::int32_t> dead;
-
-private:
-    const bus::Zone& zone_;
 };
 
 /* What the web server does for a node: recorded. */
@@ -271,7 +261,7 @@ public:
    as the module's Runtime keeps them. */
 class Worker {
 public:
-    Worker(bus::Zone& zone, const bus::Liveness* liveness, std::string n,
+    Worker(bus::Zone& zone, bus::Liveness* liveness, std::string n,
            std::uint64_t seed, eio::Config config)
         : name(std::move(n)),
           server(10000),
@@ -405,7 +395,7 @@ class Cluster {
 public:
     /* `log_cap`: the log cut down to this many bytes (0: as laid out) */
     explicit Cluster(std::size_t log_cap = 0)
-        : buf_(bus::Zone::min_size), liveness(zone)
+        : buf_(bus::Zone::min_size)
     {
         if (!zone.attach(buf_.data(), buf_.size(), true, 42)) {
             throw std::runtime_error("zone attach");

@@ -69,6 +69,9 @@ public:
         sockets.erase(std::find(sockets.begin(), sockets.end(), &socket));
         log.push_back("disconnect " + socket.id() + " " + std::string(reason));
         disconnects.emplace_back(reason);
+        if (forward) {
+            forward->on_disconnect(socket, reason);
+        }
     }
 
     std::vector<sio::Socket*> sockets;

@@ -36,22 +36,23 @@ UserRecord Directory::record(const UserEntry& e)
     u.name.assign(e.name, e.name_len);
     u.socket_id.assign(e.socket_id, e.socket_len);
     u.slot = e.slot;
+    u.order = e.order;
     return u;
 }
 
-bool Directory::put(const UserRecord& u) noexcept
+std::optional<std::uint64_t> Directory::put(const UserRecord& u) noexcept
 {
     if (cap_ == 0 || u.key.empty() || u.key.size() > sizeof(e_->key)
         || u.name.size() > sizeof(e_->name)
         || u.socket_id.size() > sizeof(e_->socket_id))
     {
-        return false;
+        return std::nullopt;
     }
 
     std::size_t i = probe(u.key);
     if (!e_[i].used) {
         if (size() + 1 > cap_ / 4 * 3) {
-            return false;
+            return std::nullopt;
         }
         std::memset(&e_[i], 0, sizeof(UserEntry));
         std::memcpy(e_[i].key, u.key.data(), u.key.size());
@@ -68,13 +69,15 @@ bool Directory::put(const UserRecord& u) noexcept
     std::memcpy(e_[i].socket_id, u.socket_id.data(), u.socket_id.size());
     e_[i].socket_len = static_cast<std::uint16_t>(u.socket_id.size());
     e_[i].slot = u.slot;
-    return true;
+    h_.dir_changes.fetch_add(1, std::memory_order_release);
+    return e_[i].order;
 }
 
 void Directory::erase_at(std::size_t i) noexcept
 {
     bus::erase_at(e_, cap_, i, key_of);
     h_.users.fetch_sub(1, std::memory_order_relaxed);
+    h_.dir_changes.fetch_add(1, std::memory_order_release);
 }
 
 bool Directory::remove(std::string_view key) noexcept
@@ -121,10 +124,22 @@ std::vector<UserRecord> Directory::list() const
     return out;
 }
 
-std::vector<UserRecord> Directory::remove_slot(std::uint16_t slot)
+void Directory::copy(std::size_t from, std::size_t to,
+                     std::vector<UserRecord>& out) const
+{
+    for (std::size_t i = from; i < cap_ && i < to; i++) {
+        if (e_[i].used) {
+            out.push_back(record(e_[i]));
+        }
+    }
+}
+
+std::vector<UserRecord> Directory::remove_slot(std::uint16_t slot,
+                                               std::size_t from,
+                                               std::size_t to)
 {
     std::vector<UserRecord> gone;
-    for (std::size_t i = 0; i < cap_;) {
+    for (std::size_t i = from; i < cap_ && i < to;) {
         if (e_[i].used && e_[i].slot == slot) {
             gone.push_back(record(e_[i]));
             erase_at(i);

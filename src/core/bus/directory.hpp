@@ -35,20 +35,29 @@ struct UserRecord {
     std::string name;
     std::string socket_id;
     std::uint16_t slot = 0;
+    std::uint64_t order = 0;      /* when it joined: the list's order */
 };
 
 class Directory {
 public:
     explicit Directory(const Zone& z) noexcept;
 
-    /* Adds or renames; false: full, or fields too long. */
-    bool put(const UserRecord& u) noexcept;
+    /* Adds or renames; nullopt: full, or fields too long. The user's
+       order (kept from its first put). */
+    std::optional<std::uint64_t> put(const UserRecord& u) noexcept;
     bool remove(std::string_view key) noexcept;
     std::optional<UserRecord> find(std::string_view key) const;
     /* In the order they joined. */
     std::vector<UserRecord> list() const;
-    /* Removes and returns the users a slot held (its worker died). */
-    std::vector<UserRecord> remove_slot(std::uint16_t slot);
+    /* The users in entries [from, to), appended to `out`: a copy a part
+       at a time (see Header::dir_changes). */
+    void copy(std::size_t from, std::size_t to,
+              std::vector<UserRecord>& out) const;
+    /* Removes and returns the users a slot held (its worker died) in
+       entries [from, to), as SessionTable::erase_slot does. */
+    std::vector<UserRecord> remove_slot(std::uint16_t slot,
+                                        std::size_t from = 0,
+                                        std::size_t to = SIZE_MAX);
     std::size_t size() const noexcept;
     std::size_t capacity() const noexcept { return cap_; }
 

@@ -48,9 +48,9 @@ std::uint64_t Log::lowest_pin() const noexcept
     return low;
 }
 
-void Log::reclaim(std::uint16_t slot, const Liveness* liveness) noexcept
+void Log::reclaim() noexcept
 {
-    Guard g(l_.lock, static_cast<std::uint32_t>(slot) + 1, liveness);
+    Guard g(l_.lock);
     std::uint64_t low = lowest_pin();
     if (low > l_.tail.load(std::memory_order_relaxed)) {
         l_.tail.store(low, std::memory_order_release);
@@ -69,7 +69,6 @@ std::uint64_t Log::skip_to_fit(std::uint64_t pos, std::uint64_t size)
 std::optional<std::uint64_t> Log::publish(std::uint16_t from, std::uint16_t to,
                                           std::uint16_t type,
                                           const std::vector<std::string_view>& parts,
-                                          const Liveness* liveness,
                                           std::uint16_t flags) noexcept
 {
     std::uint64_t body = 0;
@@ -80,52 +79,104 @@ std::optional<std::uint64_t> Log::publish(std::uint16_t from, std::uint16_t to,
         return std::nullopt;
     }
     std::uint64_t size = (sizeof(RecordHeader) + body + 7) / 8 * 8;
+    Slot* writer = from < max_slots ? &h_.slots[from] : nullptr;
+    RecordHeader* rh;
+    std::uint64_t at;
 
-    Guard g(l_.lock, static_cast<std::uint32_t>(from) + 1, liveness);
+    {
+        Guard g(l_.lock);
 
-    std::uint64_t head = l_.head.load(std::memory_order_relaxed);
-    std::uint64_t skip = skip_to_fit(head, size);
+        std::uint64_t head = l_.head.load(std::memory_order_relaxed);
+        std::uint64_t skip = skip_to_fit(head, size);
 
-    if (head + skip + size - l_.tail.load(std::memory_order_relaxed) > cap_) {
-        std::uint64_t low = lowest_pin();
-        if (low > l_.tail.load(std::memory_order_relaxed)) {
-            l_.tail.store(low, std::memory_order_release);
+        if (head + skip + size - l_.tail.load(std::memory_order_relaxed)
+            > cap_)
+        {
+            std::uint64_t low = lowest_pin();
+            if (low > l_.tail.load(std::memory_order_relaxed)) {
+                l_.tail.store(low, std::memory_order_release);
+            }
+            if (head + skip + size - low > cap_) {
+                l_.full.fetch_add(1, std::memory_order_release);
+                return std::nullopt;
+            }
         }
-        if (head + skip + size - low > cap_) {
-            l_.full.fetch_add(1, std::memory_order_release);
-            return std::nullopt;
+
+        if (skip >= sizeof(RecordHeader)) {
+            /* a padding record fills the end of the ring */
+            RecordHeader pad{};
+            pad.size = static_cast<std::uint32_t>(skip);
+            pad.type = record_padding;
+            std::memcpy(ring_ + head % cap_, &pad, sizeof(pad));
         }
+        head += skip;
+
+        rh = reinterpret_cast<RecordHeader*>(ring_ + head % cap_);
+        RecordHeader h{};
+        h.size = static_cast<std::uint32_t>(size);
+        h.type = record_writing;
+        h.from = from;
+        h.to = to;
+        h.flags = flags;
+        h.body_len = static_cast<std::uint32_t>(body);
+        h.seq = l_.seq.fetch_add(1, std::memory_order_relaxed);
+        std::memcpy(rh, &h, sizeof(h));
+
+        at = head;
+        if (writer != nullptr) {
+            writer->writing.store(at, std::memory_order_relaxed);
+        }
+        l_.head.store(head + size, std::memory_order_release);
     }
 
-    if (skip >= sizeof(RecordHeader)) {
-        /* a padding record fills the end of the ring */
-        RecordHeader pad{};
-        pad.size = static_cast<std::uint32_t>(skip);
-        pad.type = record_padding;
-        std::memcpy(ring_ + head % cap_, &pad, sizeof(pad));
-    }
-    head += skip;
-
-    char* p = ring_ + head % cap_;
-    RecordHeader rh{};
-    rh.size = static_cast<std::uint32_t>(size);
-    rh.type = type;
-    rh.from = from;
-    rh.to = to;
-    rh.flags = flags;
-    rh.body_len = static_cast<std::uint32_t>(body);
-    rh.seq = l_.seq.fetch_add(1, std::memory_order_relaxed);
-    std::memcpy(p, &rh, sizeof(rh));
-
-    char* b = p + sizeof(RecordHeader);
+    /* the body, with nobody waiting on the lock for it */
+    char* b = reinterpret_cast<char*>(rh) + sizeof(RecordHeader);
     for (auto part : parts) {
         std::memcpy(b, part.data(), part.size());
         b += part.size();
     }
 
-    std::uint64_t at = head;
-    l_.head.store(head + size, std::memory_order_release);
+    /* seq_cst, as wait_for(): a reader that stops here is seen */
+    __atomic_store_n(&rh->type, type, __ATOMIC_SEQ_CST);
+    if (writer != nullptr) {
+        writer->writing.store(no_pin, std::memory_order_relaxed);
+    }
     return at;
+}
+
+bool Log::wait_for(std::uint64_t pos) noexcept
+{
+    l_.waiters.store(1, std::memory_order_seq_cst);
+    const Record r = read(pos);
+    return r.writing;
+}
+
+bool Log::readers_waiting() noexcept
+{
+    return l_.waiters.load(std::memory_order_seq_cst) != 0
+           && l_.waiters.exchange(0, std::memory_order_seq_cst) != 0;
+}
+
+void Log::abandon(std::uint16_t slot) noexcept
+{
+    if (slot >= max_slots) {
+        return;
+    }
+
+    Guard g(l_.lock);
+
+    std::uint64_t at = h_.slots[slot].writing.exchange(
+                           no_pin, std::memory_order_relaxed);
+    if (at == no_pin || at < l_.tail.load(std::memory_order_relaxed)) {
+        return;
+    }
+
+    auto* rh = reinterpret_cast<RecordHeader*>(ring_ + at % cap_);
+    if (rh->from == slot
+        && __atomic_load_n(&rh->type, __ATOMIC_ACQUIRE) == record_writing)
+    {
+        __atomic_store_n(&rh->type, record_padding, __ATOMIC_SEQ_CST);
+    }
 }
 
 Record Log::read(std::uint64_t pos) const noexcept
@@ -137,12 +188,19 @@ Record Log::read(std::uint64_t pos) const noexcept
             continue;
         }
         const auto* rh = reinterpret_cast<const RecordHeader*>(ring_ + off);
-        if (rh->type == record_padding) {
+        std::uint16_t type = __atomic_load_n(&rh->type, __ATOMIC_SEQ_CST);
+        if (type == record_padding) {
             pos += rh->size;
             continue;
         }
         Record r;
         r.header = rh;
+        if (type == record_writing) {
+            r.pos = pos;
+            r.next = pos;
+            r.writing = true;
+            return r;
+        }
         r.body = std::string_view(ring_ + off + sizeof(RecordHeader),
                                   rh->body_len);
         r.pos = pos;

@@ -5,6 +5,12 @@
  * bytes to its own sockets; space comes back when every live worker has
  * moved its pin (the oldest byte it still reads from) past it. A worker
  * that dies stops counting; a record never straddles the end of the ring.
+ *
+ * Publishing holds the log's lock only to reserve room (a few loads and
+ * stores, whatever the record's size): the body is copied after, and the
+ * record is committed by one store of its type. Readers stop at a record
+ * still being written. A writer that dies between the two leaves its one
+ * reservation (its slot says where) for abandon() to turn into padding.
  */
 #pragma once
 
@@ -29,12 +35,14 @@ struct RecordHeader {
 static_assert(sizeof(RecordHeader) == 24);
 
 inline constexpr std::uint16_t record_padding = 0;
+inline constexpr std::uint16_t record_writing = 0xffff;
 
 struct Record {
     const RecordHeader* header = nullptr;
     std::string_view body;       /* valid until the reader's pin passes it */
     std::uint64_t pos = 0;       /* where it starts */
     std::uint64_t next = 0;      /* where the one after it starts */
+    bool writing = false;        /* not committed yet: read it again later */
 };
 
 class Log {
@@ -49,8 +57,20 @@ public:
     std::optional<std::uint64_t> publish(std::uint16_t from, std::uint16_t to,
                                          std::uint16_t type,
                                          const std::vector<std::string_view>& parts,
-                                         const Liveness* liveness = nullptr,
                                          std::uint16_t flags = 0) noexcept;
+
+    /* The record `slot` was writing when it died is skipped by all. */
+    void abandon(std::uint16_t slot) noexcept;
+
+    /*
+     * A reader found the record at `pos` being written: true when it still
+     * is, and then its writer wakes every reader once it is committed
+     * (publish() says so through readers_waiting()).
+     */
+    bool wait_for(std::uint64_t pos) noexcept;
+    /* After publishing: did readers stop at one of the records being
+       written? (then they are to be woken, and the question is reset) */
+    bool readers_waiting() noexcept;
 
     /* Where the next record will go: readers read below it. */
     std::uint64_t head() const noexcept;
@@ -58,12 +78,12 @@ public:
     std::uint64_t capacity() const noexcept { return cap_; }
 
     /* The record at `pos`, which is below head(); padding is skipped, so
-       the record returned may start after `pos`. */
+       the record returned may start after `pos`. A record still being
+       written comes back `writing`, with no body. */
     Record read(std::uint64_t pos) const noexcept;
 
     /* Moves the tail up to the lowest pin of the live slots. */
-    void reclaim(std::uint16_t slot, const Liveness* liveness = nullptr)
-        noexcept;
+    void reclaim() noexcept;
 
     /* Counts publishes that found the log full: when it moves, workers
        let go of old records (they copy what they still need). */

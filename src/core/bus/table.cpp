@@ -98,10 +98,11 @@ bool SessionTable::erase(std::string_view sid) noexcept
     return true;
 }
 
-std::size_t SessionTable::erase_slot(std::uint16_t slot) noexcept
+std::size_t SessionTable::erase_slot(std::uint16_t slot, std::size_t from,
+                                     std::size_t to) noexcept
 {
     std::size_t n = 0;
-    for (std::size_t i = 0; i < cap_;) {
+    for (std::size_t i = from; i < cap_ && i < to;) {
         if (e_[i].used && e_[i].slot == slot) {
             erase_at(i);           /* something may have moved into i */
             n++;

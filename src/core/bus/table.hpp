@@ -40,8 +40,13 @@ public:
     std::optional<Owner> find(std::string_view sid) const noexcept;
     bool set(std::string_view sid, Owner owner) noexcept;
     bool erase(std::string_view sid) noexcept;
-    /* Forgets every session of a slot (its worker died); returns how many. */
-    std::size_t erase_slot(std::uint16_t slot) noexcept;
+    /*
+     * Forgets the sessions of a slot (its worker died) held in entries
+     * [from, to): a caller that must not hold the lock for a whole scan
+     * goes a part at a time. Returns how many.
+     */
+    std::size_t erase_slot(std::uint16_t slot, std::size_t from = 0,
+                           std::size_t to = SIZE_MAX) noexcept;
     std::size_t size() const noexcept;
     std::size_t capacity() const noexcept { return cap_; }
 

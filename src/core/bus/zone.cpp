@@ -61,6 +61,28 @@ Reason reason_of(std::string_view t) noexcept
     return Reason::other;
 }
 
+bool LifeLocks::take(Slot& s) noexcept
+{
+    /* a holder that died is as good as none: its slot was cleaned */
+    return try_hold(s.life) != Holder::alive;
+}
+
+void LifeLocks::give_back(Slot& s) noexcept
+{
+    unlock(s.life);
+}
+
+bool LifeLocks::alive(Slot& s) noexcept
+{
+    if (try_hold(s.life) == Holder::alive) {
+        return true;
+    }
+
+    /* nobody holds it, or nobody will again: let it go for the next */
+    unlock(s.life);
+    return false;
+}
+
 namespace {
 
 constexpr std::uint64_t align_up(std::uint64_t v, std::uint64_t a) noexcept
@@ -116,9 +138,17 @@ bool Zone::attach(void* base, std::size_t size, bool fresh,
     std::memset(base_ + h->table_off, 0, h->table_cap * sizeof(SessionEntry));
     std::memset(base_ + h->dir_off, 0, h->dir_cap * sizeof(UserEntry));
 
+    if (!init(h->lock) || !init(h->log.lock)) {
+        return false;
+    }
+
     for (auto& s : h->slots) {
+        if (!init(s.life)) {
+            return false;
+        }
         s.pin.store(no_pin, std::memory_order_relaxed);
         s.replay_pin.store(no_pin, std::memory_order_relaxed);
+        s.writing.store(no_pin, std::memory_order_relaxed);
     }
 
     h->size = size;

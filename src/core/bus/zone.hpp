@@ -8,7 +8,7 @@
  */
 #pragma once
 
-#include "core/bus/spinlock.hpp"
+#include "core/bus/mutex.hpp"
 
 #include <atomic>
 #include <cstddef>
@@ -20,7 +20,7 @@ namespace socketio::bus {
 inline constexpr std::uint32_t max_slots = 64;
 inline constexpr std::uint16_t any_slot = 0xffff;
 inline constexpr std::uint64_t zone_magic = 0x6f69746b636f7373ULL;
-inline constexpr std::uint32_t zone_version = 1;
+inline constexpr std::uint32_t zone_version = 2;
 inline constexpr std::uint64_t no_pin = UINT64_MAX;
 
 enum class SlotState : std::uint32_t {
@@ -64,6 +64,8 @@ struct Stats {
 };
 
 struct alignas(64) Slot {
+    Mutex life;                             /* held by its worker while it
+                                               runs (LifeLocks) */
     std::atomic<std::uint32_t> state;
     std::atomic<std::uint32_t> wake_pending;
     std::atomic<std::int32_t> pid;
@@ -71,14 +73,18 @@ struct alignas(64) Slot {
     std::atomic<std::uint64_t> cursor;      /* next log byte it will read */
     std::atomic<std::uint64_t> pin;         /* oldest log byte it needs */
     std::atomic<std::uint64_t> replay_pin;  /* kept for a migration to it */
+    std::atomic<std::uint64_t> writing;     /* the log record it is writing,
+                                               or no_pin */
     std::atomic<std::uint32_t> replays;     /* migrations on their way */
     std::atomic<std::uint32_t> index;       /* the worker's number */
     Stats stats;
 };
 
 struct LogHeader {
-    SpinLock lock;
-    std::atomic<std::uint32_t> reserved;
+    Mutex lock;                             /* reserving room: never held
+                                               while a body is copied */
+    std::atomic<std::uint32_t> waiters;     /* a reader stopped at a record
+                                               being written */
     std::atomic<std::uint64_t> head;        /* where the next record goes */
     std::atomic<std::uint64_t> tail;        /* the oldest byte kept */
     std::atomic<std::uint64_t> seq;         /* records published */
@@ -92,7 +98,8 @@ struct Header {
     std::uint64_t size;
     std::uint64_t id;                       /* names this zone's sockets */
 
-    SpinLock lock;                          /* slots, tables, directory */
+    Mutex lock;                             /* slots, tables, directory:
+                                               a few probes, never a scan */
     std::atomic<std::uint32_t> generation;  /* bumped per configuration */
     std::atomic<std::uint64_t> next_key;    /* chat keys: never reused */
     std::atomic<std::uint64_t> refused;     /* sessions refused: zone full */
@@ -104,9 +111,40 @@ struct Header {
     std::atomic<std::uint32_t> sessions;    /* entries in the table */
     std::atomic<std::uint32_t> users;       /* entries in the directory */
     std::atomic<std::uint64_t> joins;       /* users ever added: their order */
+    std::atomic<std::uint64_t> dir_changes; /* directory changes: readers
+                                               that copy it a part at a time
+                                               see whether it moved */
 
     LogHeader log;
     Slot slots[max_slots];
+};
+
+/*
+ * Whether the worker that took a slot still lives. The module's answer is
+ * LifeLocks; tests that run several workers in one process answer for
+ * themselves.
+ */
+class Liveness {
+public:
+    virtual ~Liveness() = default;
+    /* This process takes the slot for as long as it lives. false: a live
+       process holds it still. */
+    virtual bool take(Slot& s) noexcept = 0;
+    /* It gives the slot back (a clean exit). */
+    virtual void give_back(Slot& s) noexcept = 0;
+    /* false: the process that took the slot is gone. */
+    virtual bool alive(Slot& s) noexcept = 0;
+};
+
+/*
+ * Each slot's `life` mutex, held by its worker: when the worker dies, the
+ * kernel marks the mutex "owner died", which no reused pid can fake.
+ */
+class LifeLocks final : public Liveness {
+public:
+    bool take(Slot& s) noexcept override;
+    void give_back(Slot& s) noexcept override;
+    bool alive(Slot& s) noexcept override;
 };
 
 /*

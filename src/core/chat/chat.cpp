@@ -15,6 +15,12 @@ struct Chat::Member final : sio::SocketData {
     Dialect dialect = Dialect::classic;
     std::string key;
     std::string name;
+
+    /* typing notices: the state the others were told, and what this
+       socket may still tell them (see on_typing) */
+    bool typing = false;
+    std::int64_t typing_budget = typing_burst * 1000;
+    eio::Millis typing_at = 0;
 };
 
 namespace {
@@ -209,11 +215,36 @@ void Chat::on_message(sio::Socket& s, Member& m, const sio::Event& e)
     answer(s, e, received);
 }
 
+/*
+ * A typing notice goes to every demo socket: a client that sends them as
+ * fast as it can would make every other client's traffic. Only a change
+ * of state is told (the demo client sends "typing" once, then "stop
+ * typing"), and a socket may change it typing_burst times at once, then
+ * typing_per_second a second: far more than anyone types, far less than a
+ * flood. A change over budget is dropped; the next one tells the state.
+ */
 void Chat::on_typing(sio::Socket& s, Member& m, std::string_view event)
 {
     if (!m.named) {
         return;
     }
+
+    bool typing = event == "typing";
+    if (typing == m.typing) {
+        return;
+    }
+
+    eio::Millis now = s.session().now();
+    m.typing_budget = std::min<std::int64_t>(
+        typing_burst * 1000,
+        m.typing_budget + (now - m.typing_at) * typing_per_second);
+    m.typing_at = now;
+    if (m.typing_budget < 1000) {
+        return;
+    }
+    m.typing_budget -= 1000;
+    m.typing = typing;
+
     std::string args = "[{";
     field(args, "username", m.name);
     args += "}]";
@@ -225,20 +256,25 @@ void Chat::on_users(sio::Socket& s, const sio::Event& e)
     if (!e.ack_id()) {
         return;
     }
-    std::string list = "[[";
-    bool first = true;
-    for (const User& u : directory_.list()) {
-        if (!first) {
-            list.push_back(',');
+
+    /* made once per change of the directory, however often asked */
+    if (users_json_.empty() || users_version_ != directory_.version()) {
+        users_version_ = directory_.version();
+        users_json_ = "[[";
+        bool first = true;
+        for (const User& u : directory_.list()) {
+            if (!first) {
+                users_json_.push_back(',');
+            }
+            first = false;
+            users_json_ += "{";
+            field(users_json_, "key", u.key);
+            field(users_json_, "name", u.name);
+            users_json_ += "}";
         }
-        first = false;
-        list += "{";
-        field(list, "key", u.key);
-        field(list, "name", u.name);
-        list += "}";
+        users_json_ += "]]";
     }
-    list += "]]";
-    s.ack(*e.ack_id(), list);
+    s.ack(*e.ack_id(), users_json_);
 }
 
 void Chat::on_private(sio::Socket& s, Member& m, const sio::Event& e)

@@ -14,6 +14,7 @@
 #include "core/chat/directory.hpp"
 #include "core/sio/handler.hpp"
 
+#include <cstdint>
 #include <set>
 #include <string>
 #include <string_view>
@@ -27,6 +28,10 @@ class Namespace;
 namespace socketio::chat {
 
 enum class Dialect { classic, events, demo };
+
+/* typing notices a socket may make at once, and then a second */
+inline constexpr std::int64_t typing_burst = 10;
+inline constexpr std::int64_t typing_per_second = 5;
 
 class Chat final : public sio::Handler {
 public:
@@ -76,6 +81,10 @@ private:
 
     Directory& directory_;
     std::set<std::string, std::less<>> relay_;
+
+    /* the `users` answer, and the directory's version it was made of */
+    std::string users_json_;
+    std::uint64_t users_version_ = 0;
 };
 
 }  // namespace socketio::chat

@@ -25,6 +25,7 @@ std::string LocalDirectory::new_key()
 void LocalDirectory::put(const User& user)
 {
     users_[user.key] = user;
+    version_++;
 }
 
 void LocalDirectory::remove(std::string_view key)
@@ -32,6 +33,7 @@ void LocalDirectory::remove(std::string_view key)
     auto it = users_.find(key);
     if (it != users_.end()) {
         users_.erase(it);
+        version_++;
     }
 }
 

@@ -33,6 +33,9 @@ public:
     virtual std::optional<User> find(std::string_view key) const = 0;
     virtual std::vector<User> list() const = 0;
     virtual std::size_t count() const = 0;
+    /* Changes whenever list() would answer differently: what is made of
+       the list is made again only then. */
+    virtual std::uint64_t version() const = 0;
 };
 
 class LocalDirectory final : public Directory {
@@ -43,9 +46,11 @@ public:
     std::optional<User> find(std::string_view key) const override;
     std::vector<User> list() const override;
     std::size_t count() const override { return users_.size(); }
+    std::uint64_t version() const override { return version_; }
 
 private:
     std::uint64_t next_ = 0;
+    std::uint64_t version_ = 0;
     std::map<std::string, User, std::less<>> users_;
 };
 

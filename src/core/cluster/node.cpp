@@ -123,13 +123,13 @@ constexpr std::int32_t no_error = -1;
 /* --- lifetime --- */
 
 Node::Node(bus::Zone& zone, eio::Engine& engine, sio::Server* sio,
-           Host& host, const bus::Liveness* liveness)
+           Host& host, bus::Liveness* liveness)
     : zone_(zone),
       log_(zone),
       engine_(engine),
       sio_(sio),
       host_(host),
-      liveness_(liveness)
+      liveness_(liveness != nullptr ? *liveness : life_locks_)
 {
 }
 
@@ -165,13 +165,28 @@ bool Node::join(std::int32_t pid, std::uint32_t generation,
 bool Node::claim(std::int32_t pid, std::uint32_t generation,
                  std::uint32_t index)
 {
-    bus::Guard g(zone_.header().lock,
-                 0x80000000u | static_cast<std::uint32_t>(pid), liveness_);
+    if (!take_slot(pid, generation, index)) {
+        return false;
+    }
+
+    /* what the directory holds before this worker's cursor, it reads;
+       what changes after, the log tells */
+    if (users_ != nullptr) {
+        users_->reload();
+    }
+    return true;
+}
+
+bool Node::take_slot(std::int32_t pid, std::uint32_t generation,
+                     std::uint32_t index)
+{
+    bus::Guard g(zone_.header().lock);
 
     for (std::uint16_t i = 0; i < bus::max_slots; i++) {
         bus::Slot& s = zone_.slot(i);
         if (s.state.load(std::memory_order_acquire)
-            != static_cast<std::uint32_t>(bus::SlotState::free))
+            != static_cast<std::uint32_t>(bus::SlotState::free)
+            || !liveness_.take(s))
         {
             continue;
         }
@@ -183,6 +198,7 @@ bool Node::claim(std::int32_t pid, std::uint32_t generation,
         s.cursor.store(head, std::memory_order_relaxed);
         s.pin.store(head, std::memory_order_relaxed);
         s.replay_pin.store(bus::no_pin, std::memory_order_relaxed);
+        s.writing.store(bus::no_pin, std::memory_order_relaxed);
         s.replays.store(0, std::memory_order_relaxed);
         s.wake_pending.store(0, std::memory_order_relaxed);
         /* a new worker: its counters start from nothing */
@@ -277,78 +293,120 @@ void Node::leave()
         depart();
     }
 
-    {
-        bus::Guard g(zone_.header().lock, slot_ + 1u, liveness_);
-        bus::SessionTable table(zone_);
-        table.erase_slot(slot_);
-        zone_.slot(slot_).state.store(
-            static_cast<std::uint32_t>(bus::SlotState::free),
-            std::memory_order_release);
-    }
+    erase_slot(slot_);
+
+    bus::Slot& me = zone_.slot(slot_);
+    me.state.store(static_cast<std::uint32_t>(bus::SlotState::free),
+                   std::memory_order_release);
+    liveness_.give_back(me);
 
     slot_ = bus::any_slot;
+}
+
+/*
+ * The sessions a slot held leave the table a part at a time, so that the
+ * zone lock is never held for a scan. Entries that other workers' erases
+ * shift back past the part already scanned are caught by another pass.
+ */
+std::size_t Node::erase_slot(std::uint16_t slot)
+{
+    constexpr std::size_t part = 256;
+    std::size_t total = 0;
+
+    for (int pass = 0; pass < 4; pass++) {
+        std::size_t n = 0;
+        std::size_t cap = bus::SessionTable(zone_).capacity();
+        for (std::size_t at = 0; at < cap; at += part) {
+            bus::Guard g(zone_.header().lock);
+            n += bus::SessionTable(zone_).erase_slot(slot, at, at + part);
+        }
+        total += n;
+        if (n == 0) {
+            break;
+        }
+    }
+    return total;
+}
+
+std::vector<bus::UserRecord> Node::remove_users(std::uint16_t slot)
+{
+    constexpr std::size_t part = 64;
+    std::vector<bus::UserRecord> gone;
+
+    for (int pass = 0; pass < 4; pass++) {
+        std::size_t before = gone.size();
+        std::size_t cap = bus::Directory(zone_).capacity();
+        for (std::size_t at = 0; at < cap; at += part) {
+            bus::Guard g(zone_.header().lock);
+            auto some = bus::Directory(zone_).remove_slot(slot, at, at + part);
+            gone.insert(gone.end(), some.begin(), some.end());
+        }
+        if (gone.size() == before) {
+            break;
+        }
+    }
+    return gone;
 }
 
 /* A worker that died holds a slot: take its sessions and users out, and
    tell the others to let go of what waits on it. */
 void Node::recover()
 {
-    if (liveness_ == nullptr) {
-        return;
-    }
-
     std::vector<std::uint16_t> dead;
-    std::vector<bus::UserRecord> users;
 
-    {
-        bus::Guard g(zone_.header().lock, slot_ + 1u, liveness_);
-        bus::SessionTable table(zone_);
-        bus::Directory dir(zone_);
-
-        for (std::uint16_t i = 0; i < bus::max_slots; i++) {
-            bus::Slot& s = zone_.slot(i);
-            auto state = static_cast<bus::SlotState>(
-                s.state.load(std::memory_order_acquire));
-            if (state != bus::SlotState::alive
-                && state != bus::SlotState::departed)
-            {
-                continue;
-            }
-            if (i == slot_ || liveness_->alive(i + 1u)) {
-                continue;
-            }
-            s.state.store(static_cast<std::uint32_t>(bus::SlotState::dead),
-                          std::memory_order_release);
-            /* a lock it died holding is free again, before its slot (and
-               so its tag) can be taken by a new worker */
-            std::uint32_t tag = i + 1u;
-            zone_.header().log.lock.word.compare_exchange_strong(
-                tag, 0, std::memory_order_release);
-            std::size_t n = table.erase_slot(i);
-            auto gone = dir.remove_slot(i);
-            users.insert(users.end(), gone.begin(), gone.end());
-            s.replay_pin.store(bus::no_pin, std::memory_order_relaxed);
-            s.state.store(static_cast<std::uint32_t>(bus::SlotState::free),
-                          std::memory_order_release);
-            dead.push_back(i);
-            log(1, "worker slot " + std::to_string(i) + " (pid "
-                       + std::to_string(s.pid.load()) + ") died: "
-                       + std::to_string(n) + " sessions and "
-                       + std::to_string(gone.size()) + " users dropped");
+    for (std::uint16_t i = 0; i < bus::max_slots; i++) {
+        if (i == slot_) {
+            continue;
         }
+
+        bus::Slot& s = zone_.slot(i);
+        auto state = s.state.load(std::memory_order_acquire);
+        if ((state != static_cast<std::uint32_t>(bus::SlotState::alive)
+             && state != static_cast<std::uint32_t>(bus::SlotState::departed))
+            || liveness_.alive(s))
+        {
+            continue;
+        }
+
+        /* one worker cleans up after it: the one that marks it dead */
+        if (!s.state.compare_exchange_strong(
+                state, static_cast<std::uint32_t>(bus::SlotState::dead),
+                std::memory_order_acq_rel))
+        {
+            continue;
+        }
+
+        dead.push_back(i);
     }
 
     for (std::uint16_t i : dead) {
+        bus::Slot& s = zone_.slot(i);
+
+        /* what it was writing into the log when it died, nobody reads */
+        log_.abandon(i);
+
+        std::size_t n = erase_slot(i);
+        std::vector<bus::UserRecord> users = remove_users(i);
+
+        s.replay_pin.store(bus::no_pin, std::memory_order_relaxed);
+        s.state.store(static_cast<std::uint32_t>(bus::SlotState::free),
+                      std::memory_order_release);
+
+        log(1, "worker slot " + std::to_string(i) + " (pid "
+                   + std::to_string(s.pid.load()) + ") died: "
+                   + std::to_string(n) + " sessions and "
+                   + std::to_string(users.size()) + " users dropped");
+
         WireWriter w;
         w.num(i);
         slot_gone(i);
         if (joined()) {
             publish(bus::any_slot, Rec::slot_gone, {w.bytes()});
         }
-    }
 
-    if (!users.empty()) {
-        host_.users_gone(users);
+        if (!users.empty()) {
+            host_.users_gone(users);
+        }
     }
 }
 
@@ -359,7 +417,7 @@ bool Node::reserve(std::string_view sid)
     if (!joined()) {
         return true;
     }
-    bus::Guard g(zone_.header().lock, slot_ + 1u, liveness_);
+    bus::Guard g(zone_.header().lock);
     bus::SessionTable table(zone_);
     if (!table.insert(sid, bus::Owner{slot_, generation_})) {
         zone_.header().refused.fetch_add(1, std::memory_order_relaxed);
@@ -373,7 +431,7 @@ void Node::forget(std::string_view sid)
     if (!joined()) {
         return;
     }
-    bus::Guard g(zone_.header().lock, slot_ + 1u, liveness_);
+    bus::Guard g(zone_.header().lock);
     bus::SessionTable table(zone_);
     auto owner = table.find(sid);
     if (owner && owner->slot == slot_) {
@@ -389,7 +447,7 @@ Node::Where Node::locate(std::string_view sid, std::uint16_t* owner)
 
     std::optional<bus::Owner> o;
     {
-        bus::Guard g(zone_.header().lock, slot_ + 1u, liveness_);
+        bus::Guard g(zone_.header().lock);
         o = bus::SessionTable(zone_).find(sid);
     }
     if (!o) {
@@ -415,6 +473,30 @@ void Node::session_closed(const eio::Session& s, std::string_view reason)
         auto r = static_cast<std::size_t>(bus::reason_of(reason));
         st->disconnects[r].fetch_add(1, std::memory_order_relaxed);
     }
+}
+
+/* --- the chat's users --- */
+
+void Node::listen_users(UserListener* listener)
+{
+    users_ = listener;
+    if (users_ != nullptr && joined()) {
+        users_->reload();
+    }
+}
+
+void Node::user_put(const bus::UserRecord& u)
+{
+    WireWriter w;
+    w.str(u.key).str(u.name).str(u.socket_id).num(u.slot).num(u.order);
+    publish(bus::any_slot, Rec::user_put, {w.bytes()});
+}
+
+void Node::user_removed(std::string_view key)
+{
+    WireWriter w;
+    w.str(key);
+    publish(bus::any_slot, Rec::user_removed, {w.bytes()});
 }
 
 /* --- publishing --- */
@@ -458,9 +540,9 @@ std::uint64_t Node::publish(std::uint16_t to, Rec type,
 
     if (unpublished_.empty()) {
         auto pos = log_.publish(slot_, to, static_cast<std::uint16_t>(type),
-                                parts, liveness_);
+                                parts);
         if (pos) {
-            wake_for(to);
+            wake_for(log_.readers_waiting() ? bus::any_slot : to);
             return *pos;
         }
         std::size_t size = 0;
@@ -493,7 +575,7 @@ bool Node::flush_pending()
     while (!unpublished_.empty()) {
         Unpublished& u = unpublished_.front();
         auto pos = log_.publish(slot_, u.to, static_cast<std::uint16_t>(u.type),
-                                {u.body}, liveness_);
+                                {u.body});
         if (!pos) {
             if (engine_.now() - unpublished_since_ > 5000) {
                 log(0, "the zone's log stayed full for 5 s: "
@@ -506,7 +588,7 @@ bool Node::flush_pending()
             host_.retry_later();
             return false;
         }
-        wake_for(u.to);
+        wake_for(log_.readers_waiting() ? bus::any_slot : u.to);
         unpublished_.pop_front();
     }
     return true;
@@ -680,13 +762,25 @@ void Node::consume()
             break;
         }
 
+        bool stopped = false;
         while (cursor_ < head) {
             bus::Record r = log_.read(cursor_);
+            if (r.writing) {
+                /* its writer wakes us when it is committed */
+                if (log_.wait_for(r.pos)) {
+                    stopped = true;
+                    break;
+                }
+                continue;
+            }
             cursor_ = r.next;
             me.cursor.store(cursor_, std::memory_order_release);
             if (r.header->to == bus::any_slot || r.header->to == slot_) {
                 handle(r);
             }
+        }
+        if (stopped) {
+            break;
         }
     }
 
@@ -983,6 +1077,31 @@ void Node::handle(const bus::Record& r)
         }
         return;
     }
+
+    case Rec::user_put: {
+        /* this worker's own changes were applied when it made them */
+        if (from == slot_ || users_ == nullptr) {
+            return;
+        }
+        bus::UserRecord u;
+        u.key = in.str();
+        u.name = in.str();
+        u.socket_id = in.str();
+        u.slot = in.num<std::uint16_t>();
+        u.order = in.num<std::uint64_t>();
+        if (in.ok()) {
+            users_->user_put(u);
+        }
+        return;
+    }
+
+    case Rec::user_removed: {
+        std::string_view key = in.str();
+        if (from != slot_ && users_ != nullptr && in.ok()) {
+            users_->user_removed(key);
+        }
+        return;
+    }
     }
 }
 
@@ -1072,7 +1191,7 @@ void Node::check_in_flight()
     for (auto it = in_flight_.begin(); it != in_flight_.end();) {
         std::optional<bus::Owner> owner;
         {
-            bus::Guard g(zone_.header().lock, slot_ + 1u, liveness_);
+            bus::Guard g(zone_.header().lock);
             owner = bus::SessionTable(zone_).find(it->sid);
         }
 
@@ -1084,8 +1203,7 @@ void Node::check_in_flight()
         auto state = static_cast<bus::SlotState>(
             zone_.slot(it->to).state.load(std::memory_order_acquire));
         bool lost = state != bus::SlotState::alive
-                    || (liveness_ != nullptr
-                        && !liveness_->alive(it->to + 1u));
+                    || !liveness_.alive(zone_.slot(it->to));
 
         if (!lost && engine_.now() - it->since < 10000) {
             ++it;
@@ -1147,7 +1265,7 @@ void Node::migrate(eio::Session& s, WsProxy& proxy)
     /* what this worker has not read yet, the new owner replays */
     std::uint64_t from = cursor_;
     {
-        bus::Guard g(zone_.header().lock, slot_ + 1u, liveness_);
+        bus::Guard g(zone_.header().lock);
         bus::Slot& dst = zone_.slot(to);
         dst.replays.fetch_add(1, std::memory_order_relaxed);
         std::uint64_t pin = dst.replay_pin.load(std::memory_order_relaxed);
@@ -1192,7 +1310,7 @@ void Node::adopt(const bus::Record& r)
     s.endpoint().restore(state);
 
     {
-        bus::Guard g(zone_.header().lock, slot_ + 1u, liveness_);
+        bus::Guard g(zone_.header().lock);
         bus::SessionTable table(zone_);
         if (!table.set(sid, bus::Owner{slot_, generation_})) {
             table.insert(sid, bus::Owner{slot_, generation_});
@@ -1212,7 +1330,7 @@ void Node::adopt(const bus::Record& r)
     }
 
     {
-        bus::Guard g(zone_.header().lock, slot_ + 1u, liveness_);
+        bus::Guard g(zone_.header().lock);
         bus::Slot& me = zone_.slot(slot_);
         if (me.replays.fetch_sub(1, std::memory_order_relaxed) == 1) {
             me.replay_pin.store(bus::no_pin, std::memory_order_release);
@@ -1227,9 +1345,13 @@ void Node::adopt(const bus::Record& r)
     ws->adopted(s);
 }
 
-/* A worker died: what waits on it here is let go. */
+/* A worker died or left: what waits on it here is let go. */
 void Node::slot_gone(std::uint16_t slot)
 {
+    if (users_ != nullptr) {
+        users_->slot_gone(slot);
+    }
+
     std::vector<std::pair<std::uint64_t, Pending*>> waiting;
     for (auto& [token, p] : pending_) {
         if (p->owner == slot) {

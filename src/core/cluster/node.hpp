@@ -99,10 +99,28 @@ protected:
     ~RemoteWs() = default;
 };
 
+/*
+ * What a worker keeps of the chat's users (SharedDirectory): told, in the
+ * log's order, what the other workers changed.
+ */
+class UserListener {
+public:
+    /* This worker joined: whatever it knew is out of date. */
+    virtual void reload() = 0;
+    virtual void user_put(const bus::UserRecord& u) = 0;
+    virtual void user_removed(std::string_view key) = 0;
+    /* The users of a worker that died or left are gone. */
+    virtual void slot_gone(std::uint16_t slot) = 0;
+
+protected:
+    ~UserListener() = default;
+};
+
 class Node {
 public:
+    /* `liveness` null: each slot's life lock says (bus::LifeLocks) */
     Node(bus::Zone& zone, eio::Engine& engine, sio::Server* sio, Host& host,
-         const bus::Liveness* liveness);
+         bus::Liveness* liveness = nullptr);
     ~Node();
 
     Node(const Node&) = delete;
@@ -125,7 +143,6 @@ public:
     bool joined() const noexcept { return slot_ != bus::any_slot; }
     std::uint16_t slot() const noexcept { return slot_; }
     bus::Zone& zone() noexcept { return zone_; }
-    const bus::Liveness* liveness() const noexcept { return liveness_; }
 
     /* --- sessions --- */
 
@@ -153,6 +170,13 @@ public:
                             RemoteWs& w);
     void ws_in(std::uint64_t token, bool binary, std::string_view data);
     void ws_gone(std::uint64_t token);
+
+    /* --- the chat's users --- */
+
+    void listen_users(UserListener* listener);
+    /* This worker changed the directory: the others are told. */
+    void user_put(const bus::UserRecord& u);
+    void user_removed(std::string_view key);
 
     /* --- broadcasts --- */
 
@@ -209,6 +233,11 @@ private:
     void migrate(eio::Session& s, WsProxy& proxy);
     void adopt(const bus::Record& r);
     void slot_gone(std::uint16_t slot);
+    bool take_slot(std::int32_t pid, std::uint32_t generation,
+                   std::uint32_t index);
+    /* A slot's sessions and users out of the zone, a part at a time. */
+    std::size_t erase_slot(std::uint16_t slot);
+    std::vector<bus::UserRecord> remove_users(std::uint16_t slot);
     void check_in_flight();
     void update_pin();
     void relieve_pressure();
@@ -219,7 +248,10 @@ private:
     eio::Engine& engine_;
     sio::Server* sio_;
     Host& host_;
-    const bus::Liveness* liveness_;
+    bus::LifeLocks life_locks_;
+    bus::Liveness& liveness_;
+
+    UserListener* users_ = nullptr;
 
     std::uint16_t slot_ = bus::any_slot;
     std::uint32_t generation_ = 0;

@@ -28,6 +28,8 @@ enum class Rec : std::uint16_t {
     migrate,          /* to origin: the session, now yours */
     slot_gone,        /* to all: a worker died, or left */
     poll_released,    /* to owner: that GET was answered "ask again" */
+    user_put,         /* to all: a chat user named or renamed */
+    user_removed,     /* to all: a chat user gone */
 };
 
 }  // namespace socketio::cluster
