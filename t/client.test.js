@@ -310,6 +310,9 @@ describe('reconnection', () => {
       const disconnected = once(socket, 'disconnect', 10000);
       await first.stop();
       await disconnected;
+      // listened for before the server starts: the client may connect
+      // before startServer() has returned
+      const reconnected = once(socket, 'connect', 10000);
       second = await startServer({
         path: PATH,
         handler: 'echo',
@@ -317,7 +320,7 @@ describe('reconnection', () => {
         pingTimeout: 200,
         port: first.port,
       });
-      await once(socket, 'connect', 10000);
+      await reconnected;
       const back = once(socket, 'message-back');
       socket.emit('message', 'after restart');
       assert.deepEqual(await back, ['after restart']);

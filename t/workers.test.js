@@ -367,7 +367,9 @@ describe('4 workers: the seed 000 walk-through', { skip: SKIP }, () => {
 
 describe('4 workers: the chat contract in short form', { skip: SKIP }, () => {
   it('seeds 000, 001, 003 and demo clients at once: every post once per other socket, in its dialect; users, numUsers and keys count the whole server', { timeout: 60000 }, async (t) => {
-    const server = await startChat({ extraLocationDirectives: 'socketio_chat_relay tweet;' });
+    // reuseport: the kernel spreads the clients over the workers, where
+    // without it one idle worker may take them all
+    const server = await startChat({ reuseport: true, extraLocationDirectives: 'socketio_chat_relay tweet;' });
     const peers = [];
     let ok = false;
     try {

@@ -341,26 +341,23 @@ ngx_http_socketio_remote(ngx_http_request_t *r, socketio::ngx::Runtime &rt,
         }
     }
 
-    if (req.websocket) {
-        if (q.transport != "websocket") {
-            return NGX_DECLINED;
-        }
+    if (req.websocket && q.transport == "websocket") {
         return ngx_http_socketio_websocket_remote(r, rt, *q.sid, owner, key);
     }
 
-    if (q.transport != "polling") {
-        return NGX_DECLINED;
+    if (!req.websocket && q.transport == "polling") {
+        if (r->method == NGX_HTTP_GET) {
+            return ngx_http_socketio_poll_remote(r, rt, *q.sid, owner);
+        }
+
+        if (r->method == NGX_HTTP_POST) {
+            return ngx_http_socketio_post_remote(r, rt, *q.sid, owner);
+        }
     }
 
-    if (r->method == NGX_HTTP_GET) {
-        return ngx_http_socketio_poll_remote(r, rt, *q.sid, owner);
-    }
-
-    if (r->method == NGX_HTTP_POST) {
-        return ngx_http_socketio_post_remote(r, rt, *q.sid, owner);
-    }
-
-    return NGX_DECLINED;
+    /* what the owner would refuse, as Engine::route refuses it there */
+    return ngx_http_socketio_error(r, socketio::eio::Error::bad_request,
+                                   "request refused");
 }
 
 
