@@ -4,14 +4,17 @@
 //
 //   - IDLE named idle users (raw clients in a worker thread, lib/flood.js),
 //     so that `users` has a directory to list and posts many receivers;
-//   - a bystander pair (socket.io-client, in this thread): the poster posts
-//     every POST_EVERY_MS with an ack, the receiver must get every post;
-//     they are on different workers, so that every post crosses workers;
-//   - ONE flooder per case (a raw client in the worker thread, on the
-//     poster's worker when the kernel lets us pick it among a few
-//     connections): it writes batches of masked frames, PER_BATCH Socket.IO
-//     packets in each, whenever its socket drains, for FLOOD_MS, and reads
-//     everything the server sends back.
+//   - a bystander pair: the poster (socket.io-client, in this thread) posts
+//     every POST_EVERY_MS with an ack; the receiver (a raw client in a
+//     thread of its own, so that a flood of notices it must read does not
+//     stall the poster's pace) times every post it gets. They are on
+//     different workers (chosen among a few connections with `ss`), so
+//     that every post crosses workers;
+//   - ONE flooder per case (a raw client in the idle users' thread, on the
+//     poster's worker when one of a few connections lands there): it
+//     writes batches of masked frames, PER_BATCH Socket.IO packets in each,
+//     whenever its socket drains, for FLOOD_MS, and reads everything the
+//     server sends back.
 //
 // What is asserted is behaviour, not speed: during and after the flood every
 // post is acknowledged and delivered exactly once, none waits more than
