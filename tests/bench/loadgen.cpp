@@ -1715,20 +1715,51 @@ void finish()
             /* the posts sent before the flood, and those sent during it */
             double quiet_s = ((g.t_flood_on ? g.t_flood_on : g.t_post_end) - g.t_phase) / 1e6;
             double flood_s = g.t_flood_on ? (g.t_flood_off - g.t_flood_on) / 1e6 : 0;
-            double q99 = percentile(g.lat_quiet_us, 0.99);
-            double f99 = percentile(g.lat_flood_us, 0.99);
+            /*
+             * A delivery that never came counts as slower than any that
+             * did: each percentile is over the deliveries expected, not only
+             * those received, and is null (JSON) when it falls among the
+             * missing ones. A server that drops what it cannot deliver in
+             * time must not look fast for it.
+             */
+            std::uint64_t quiet_posts = 0, flood_posts = 0;
+            for (const Post& p : g.posts) {
+                (g.t_flood_on != 0 && p.sent_us >= g.t_flood_on ? flood_posts : quiet_posts)++;
+            }
+            auto expected_of = [](std::uint64_t posts) {
+                return posts * static_cast<std::uint64_t>(g.expected_per_post);
+            };
+            auto pct = [](std::vector<std::uint32_t>& v, std::uint64_t expected, double q) {
+                if (expected == 0 || v.empty()) {
+                    return static_cast<double>(NAN);
+                }
+                auto k = static_cast<std::uint64_t>(
+                    std::min<double>(static_cast<double>(expected - 1),
+                                     std::floor(q * static_cast<double>(expected))));
+                if (k >= v.size()) {
+                    return static_cast<double>(NAN);       /* among the missing */
+                }
+                std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(k), v.end());
+                return v[k] / 1000.0;
+            };
+            std::uint64_t qe = expected_of(quiet_posts), fe = expected_of(flood_posts);
+            double q99 = pct(g.lat_quiet_us, qe, 0.99);
+            double f99 = pct(g.lat_flood_us, fe, 0.99);
             kv("flood_event", opt.flood, true);
             kv("quiet_s", num(quiet_s, 2));
             kv("flood_s", num(flood_s, 2));
+            kv("quiet_expected", u64(qe));
             kv("quiet_deliveries", u64(g.lat_quiet_us.size()));
-            kv("lat_quiet_p50_ms", num(percentile(g.lat_quiet_us, 0.50)));
+            kv("lat_quiet_p50_ms", num(pct(g.lat_quiet_us, qe, 0.50)));
             kv("lat_quiet_p99_ms", num(q99));
-            kv("lat_quiet_max_ms", num(percentile(g.lat_quiet_us, 1.0)));
+            kv("lat_quiet_max_ms", num(g.lat_quiet_us.size() == qe ? percentile(g.lat_quiet_us, 1.0) : NAN));
+            kv("flood_expected", u64(fe));
             kv("flood_deliveries", u64(g.lat_flood_us.size()));
-            kv("lat_flood_p50_ms", num(percentile(g.lat_flood_us, 0.50)));
+            kv("flood_ratio", num(fe ? static_cast<double>(g.lat_flood_us.size()) / fe : NAN, 6));
+            kv("lat_flood_p50_ms", num(pct(g.lat_flood_us, fe, 0.50)));
             kv("lat_flood_p99_ms", num(f99));
-            kv("lat_flood_max_ms", num(percentile(g.lat_flood_us, 1.0)));
-            kv("flood_p99_ratio", num(q99 > 0 && !g.lat_flood_us.empty() ? f99 / q99 : NAN, 2));
+            kv("lat_flood_max_ms", num(g.lat_flood_us.size() == fe ? percentile(g.lat_flood_us, 1.0) : NAN));
+            kv("flood_p99_ratio", num(q99 > 0 ? f99 / q99 : NAN, 2));
             double frame = fl.per_batch ? static_cast<double>(fl.batch.size()) / fl.per_batch : NAN;
             double packets = fl.batch_bytes_out.load() / frame;
             kv("flood_packets", num(packets, 0));
