@@ -59,7 +59,7 @@ while [ $# -gt 0 ]; do
         --busy-retries) BUSY_RETRIES="$2"; shift ;;
         --wait-idle) IDLE_WAIT="$2"; shift ;;
         --nice) NICE="$2"; shift ;;
-        -h|--help) sed -n '2,31p' "$0"; exit 0 ;;
+        -h|--help) awk 'NR > 1 && /^#/ { print; next } NR > 1 { exit }' "$0"; exit 0 ;;
         *) echo "run.sh: unknown option $1" >&2; exit 2 ;;
     esac
     shift
