@@ -135,6 +135,25 @@ function pick(owners, localPorts, pid, same) {
   return i >= 0 ? i : 0;
 }
 
+/**
+ * Opens candidates in a thread (8 at a time, up to 3 rounds: the kernel
+ * spreads reuseport connections by a hash of their ports) until one is
+ * (`same`) or is not on the worker `pid`; resolves with [its index, its
+ * worker]. Without ss, the first one.
+ */
+async function onWorker(server, thread, pid, same) {
+  let index = 0;
+  let worker;
+  for (let round = 0; round < 3; round++) {
+    const { localPorts } = await thread.candidates(8);
+    const owners = workerByClientPort(server);
+    index = pick(owners, localPorts, pid, same);
+    worker = owners?.get(localPorts[index]);
+    if (!owners || pid === undefined || (worker === pid) === same) break;
+  }
+  return [index, worker];
+}
+
 /** p50 / p99 / max of a list of numbers (ms), as text. */
 function figures(xs) {
   if (xs.length === 0) return 'no samples';
@@ -180,19 +199,14 @@ async function floodCase(t, c) {
     const posterPid = owners?.get(localPortOf(poster));
 
     // the receiver on the other worker, so that every post crosses workers
-    const rc = await receiving.candidates(4);
-    owners = workerByClientPort(server);
-    const ri = pick(owners, rc.localPorts, posterPid, false);
-    const receiverPid = owners?.get(rc.localPorts[ri]);
     const receiverDoor = c.receiverDoor ?? 'login';
+    const [ri, receiverPid] = await onWorker(server, receiving, posterPid, false);
     await receiving.choose(ri, receiverDoor, 'receiver');
 
     // the flooder on the poster's worker (the other one then has the receiver)
-    const fc = await flooding.candidates(6);
-    owners = workerByClientPort(server);
-    const fi = pick(owners, fc.localPorts, posterPid, true);
-    const floodPid = owners?.get(fc.localPorts[fi]);
+    const [fi, floodPid] = await onWorker(server, flooding, posterPid, true);
     await flooding.choose(fi, c.door, 'flooder');
+    owners = workerByClientPort(server);
     const idlePids = owners ? idle.localPorts.map((lp) => owners.get(lp)) : [];
     const placement = owners
       ? `poster on worker ${posterPid}, receiver (${receiverDoor === 'login' ? 'classic' : 'demo'}) on ${receiverPid}, ` +

@@ -342,6 +342,7 @@ async function threadMain({ port, path }) {
     },
     /** n connected, unnamed candidates for the own client; resolves with their local ports. */
     async candidates({ n }) {
+      for (const c of candidates) c.close(); // an earlier round's
       candidates = Array.from({ length: n }, (_, i) => new RawSio(port, path, `candidate ${i}`));
       await Promise.all(candidates.map((c) => c.open()));
       return { localPorts: candidates.map((c) => c.localPort) };
