@@ -27,6 +27,16 @@
  *              back, and a bit per (post, receiver) counts exactly who got what
  *              (duplicates, deliveries to the sender or of unknown posts are
  *              counted apart).
+ *              With --flood EVENT (issue 9): only --senders of the clients
+ *              post (the bystanders whose latency is measured), every other
+ *              one receives; after --flood-start seconds of posts (the quiet
+ *              phase) ONE more client, the flooder, sends EVENT packets as
+ *              fast as its socket takes them until the posting ends (the
+ *              flood phase): latency is reported for both phases. The
+ *              flooder is a plain non-blocking socket in a thread of its own
+ *              (see "the flooder" below), not an lws client: it writes many
+ *              packets per send() and reads all the server answers, and its
+ *              work does not delay the timestamps of the event loop.
  *   idle       N WebSocket clients connected and logged in, nothing more:
  *              the server's resident memory per socket.
  *   handshake  --conns keep-alive connections doing polling handshakes
@@ -44,11 +54,20 @@
 
 #include <libwebsockets.h>
 
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <signal.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cinttypes>
 #include <cmath>
 #include <cstdarg>
@@ -60,6 +79,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 namespace {
@@ -119,6 +139,10 @@ struct Options {
     int conns = 32;               /* handshake mode */
     std::string evlib = "uv";     /* lws event library: uv, ev or poll */
     double hold = 0;              /* idle: stay connected this long after */
+    int senders = 0;              /* clients that post; 0: all of them */
+    std::string flood;            /* event the flooder floods; empty: none */
+    double flood_start = 5;       /* seconds of posts before the flood */
+    int flood_batch = 256;        /* packets per send() of the flooder */
 };
 
 Options opt;
@@ -142,7 +166,14 @@ Options opt;
         "  --hold S                     idle mode: stay connected S seconds after\n"
         "                               the measure (to look at the server)\n"
         "  --evlib uv|ev|poll           lws event library (uv: epoll; poll()\n"
-        "                               costs O(connections) per wake-up)\n");
+        "                               costs O(connections) per wake-up)\n"
+        "  --senders N                  chat: only the first N clients post (0: all)\n"
+        "  --flood EVENT                chat: one more client floods EVENT from\n"
+        "                               --flood-start s on: users | message (not a\n"
+        "                               string) | private (unknown key) | typing |\n"
+        "                               unknown; latency before and during it\n"
+        "  --flood-start S              seconds of posts before the flood (5)\n"
+        "  --flood-batch K              packets per send() of the flooder (256)\n");
     std::exit(2);
 }
 
@@ -223,6 +254,19 @@ void parse_args(int argc, char** argv)
             opt.conns = std::atoi(val());
         } else if (a == "--hold") {
             opt.hold = std::atof(val());
+        } else if (a == "--senders") {
+            opt.senders = std::atoi(val());
+        } else if (a == "--flood") {
+            opt.flood = val();
+            if (opt.flood != "users" && opt.flood != "message"
+                && opt.flood != "private" && opt.flood != "typing"
+                && opt.flood != "unknown") {
+                usage();
+            }
+        } else if (a == "--flood-start") {
+            opt.flood_start = std::atof(val());
+        } else if (a == "--flood-batch") {
+            opt.flood_batch = std::atoi(val());
         } else if (a == "--evlib") {
             opt.evlib = val();
             if (opt.evlib != "uv" && opt.evlib != "ev" && opt.evlib != "poll") {
@@ -234,7 +278,14 @@ void parse_args(int argc, char** argv)
     }
     parse_url();
     if (opt.clients < 1 || opt.polling < 0 || opt.polling > opt.clients
-        || opt.window < 1 || opt.connect_concurrency < 1 || opt.conns < 1) {
+        || opt.window < 1 || opt.connect_concurrency < 1 || opt.conns < 1
+        || opt.senders < 0 || opt.flood_batch < 1) {
+        usage();
+    }
+    if (!opt.flood.empty()
+        && (opt.mode != Mode::chat || opt.rate <= 0
+            || opt.flood_start >= opt.duration)) {
+        note("--flood needs --mode chat, --rate > 0 and --flood-start < --duration");
         usage();
     }
     if (opt.mode == Mode::idle) {
@@ -344,6 +395,11 @@ struct Global {
     int inflight = 0;
     std::deque<std::uint32_t> open_posts;
     std::vector<std::uint32_t> lat_us;
+    /* with --flood: the same, by the post's send time */
+    std::vector<std::uint32_t> lat_quiet_us, lat_flood_us;
+    std::int64_t t_flood_on = 0;        /* the flood began (0: not yet) */
+    std::int64_t t_flood_off = 0;
+    std::size_t receivers = 0;          /* ready clients (senders or not) */
 
     /* handshake mode */
     std::vector<std::unique_ptr<HttpConn>> hconns;
@@ -522,8 +578,14 @@ void on_delivery(Client& c, std::string_view s)
     g.st.delivered++;
     g.t_last_delivery = now;
     std::int64_t lat = now - static_cast<std::int64_t>(t);
-    g.lat_us.push_back(static_cast<std::uint32_t>(
-        std::min<std::int64_t>(std::max<std::int64_t>(lat, 0), UINT32_MAX)));
+    auto lat32 = static_cast<std::uint32_t>(
+        std::min<std::int64_t>(std::max<std::int64_t>(lat, 0), UINT32_MAX));
+    g.lat_us.push_back(lat32);
+    if (!opt.flood.empty()) {
+        bool flood_post = g.t_flood_on != 0
+                          && static_cast<std::int64_t>(t) >= g.t_flood_on;
+        (flood_post ? g.lat_flood_us : g.lat_quiet_us).push_back(lat32);
+    }
     Post& post = g.posts[p];
     if (++post.got == g.expected_per_post) {
         g.completed++;
@@ -1050,6 +1112,451 @@ const lws_protocols protocols[] = {
 };
 
 /* ------------------------------------------------------------------ */
+/* the flooder (--flood) */
+
+/*
+ * ONE Socket.IO client over WebSocket on a plain non-blocking socket, in a
+ * thread of its own. Flooding, it writes a batch of --flood-batch masked
+ * frames (one Socket.IO packet each) whenever the socket takes more, and
+ * reads everything the server sends: a flooder that did not read would be
+ * closed as a slow reader at socketio_output_limit, rightly, and the flood
+ * would stop. Server frames are parsed as a stream and only the first bytes
+ * of each message are looked at (a ping to answer, an ack to count), so a
+ * `users` answer of 30 KB costs its recv() and nothing more. Its own thread
+ * keeps its work out of the event loop that timestamps the deliveries (the
+ * two still share the machine's cores). Should the server close it, it
+ * connects, names itself again and goes on (counted).
+ */
+struct Flooder {
+    std::thread* thread = nullptr;      /* never destroyed: joined in finish() */
+    std::atomic<int> ready{0};          /* 1: named once; -1: failed */
+    std::atomic<bool> on{false};        /* write the flood */
+    std::atomic<bool> stop{false};
+    std::atomic<std::uint64_t> batch_bytes_out{0};
+    std::atomic<std::uint64_t> messages_in{0};
+    std::atomic<std::uint64_t> bytes_in{0};
+    std::atomic<std::uint64_t> answers{0};     /* acks received */
+    std::atomic<std::uint64_t> connects{0};
+    std::atomic<std::uint64_t> closes{0};      /* by the server */
+    std::string batch;
+    std::size_t per_batch = 0;
+    /* written by the thread, read after the join */
+    std::string error;
+    int close_code = 0;
+    std::string close_reason;
+    double cpu_s = 0;
+};
+
+Flooder fl;
+
+/* A masked client text frame (RFC 6455 5.3: a client masks every frame). */
+std::string ws_client_frame(std::string_view payload, std::uint32_t key)
+{
+    std::string f;
+    f.push_back('\x81');
+    std::size_t n = payload.size();
+    if (n < 126) {
+        f.push_back(static_cast<char>(0x80 | n));
+    } else if (n <= 0xffff) {
+        f.push_back(static_cast<char>(0x80 | 126));
+        f.push_back(static_cast<char>(n >> 8));
+        f.push_back(static_cast<char>(n & 0xff));
+    } else {
+        f.push_back(static_cast<char>(0x80 | 127));
+        for (int i = 7; i >= 0; i--) {
+            f.push_back(static_cast<char>((static_cast<std::uint64_t>(n) >> (8 * i)) & 0xff));
+        }
+    }
+    const char k[4] = {static_cast<char>(key >> 24), static_cast<char>(key >> 16),
+                       static_cast<char>(key >> 8), static_cast<char>(key)};
+    f.append(k, 4);
+    for (std::size_t i = 0; i < n; i++) {
+        f.push_back(static_cast<char>(payload[i] ^ k[i & 3]));
+    }
+    return f;
+}
+
+/* The flood's packets: ack ids of one width so that every frame of a batch
+   has the same size (packets written = bytes written / frame size). */
+void build_flood_batch()
+{
+    std::uint32_t key = 0x9e3779b9u;
+    for (int i = 0; i < opt.flood_batch; i++) {
+        std::string id = std::to_string(100000 + i % 900000);
+        std::string pkt;
+        if (opt.flood == "users") {
+            pkt = "42" + id + "[\"users\"]";
+        } else if (opt.flood == "message") {
+            pkt = "42" + id + "[\"message\",{\"not\":\"a string\"}]";
+        } else if (opt.flood == "private") {
+            pkt = "42" + id + "[\"private message\",{\"to\":\"nobody\",\"message\":\"x\"}]";
+        } else if (opt.flood == "typing") {
+            pkt = i % 2 == 0 ? "42[\"typing\"]" : "42[\"stop typing\"]";
+        } else {
+            pkt = "42[\"flood\",1]";
+        }
+        key = key * 1664525u + 1013904223u;
+        fl.batch += ws_client_frame(pkt, key);
+    }
+    fl.per_batch = static_cast<std::size_t>(opt.flood_batch);
+}
+
+/* Server frames as a stream: the first bytes of each message, its length. */
+struct FrameReader {
+    unsigned char hdr[14] = {};
+    int hdr_len = 0;
+    int hdr_need = 2;
+    bool in_payload = false;
+    std::uint64_t remaining = 0;
+    bool fin = false;
+    int msg_opcode = 0;
+    char prefix[64] = {};
+    std::size_t prefix_len = 0;
+    std::uint64_t msg_len = 0;
+
+    template <class F>
+    void feed(const char* d, std::size_t n, F&& on_message)
+    {
+        std::size_t i = 0;
+        while (i < n) {
+            if (!in_payload) {
+                hdr[hdr_len++] = static_cast<unsigned char>(d[i++]);
+                if (hdr_len == 2) {
+                    int l = hdr[1] & 0x7f;
+                    hdr_need = 2 + (l == 126 ? 2 : l == 127 ? 8 : 0)
+                               + ((hdr[1] & 0x80) ? 4 : 0);
+                }
+                if (hdr_len < hdr_need) {
+                    continue;
+                }
+                fin = (hdr[0] & 0x80) != 0;
+                int opcode = hdr[0] & 0x0f;
+                std::uint64_t len = hdr[1] & 0x7f;
+                if (len == 126) {
+                    len = (std::uint64_t{hdr[2]} << 8) | hdr[3];
+                } else if (len == 127) {
+                    len = 0;
+                    for (int k = 2; k < 10; k++) {
+                        len = (len << 8) | hdr[k];
+                    }
+                }
+                hdr_len = 0;
+                hdr_need = 2;
+                if (opcode != 0) {
+                    msg_opcode = opcode;
+                    prefix_len = 0;
+                    msg_len = 0;
+                }
+                remaining = len;
+                in_payload = true;
+                if (len == 0) {
+                    done(on_message);
+                }
+                continue;
+            }
+            std::size_t take = static_cast<std::size_t>(
+                std::min<std::uint64_t>(remaining, n - i));
+            if (prefix_len < sizeof(prefix)) {
+                std::size_t k = std::min(take, sizeof(prefix) - prefix_len);
+                std::memcpy(prefix + prefix_len, d + i, k);
+                prefix_len += k;
+            }
+            msg_len += take;
+            remaining -= take;
+            i += take;
+            if (remaining == 0) {
+                done(on_message);
+            }
+        }
+    }
+
+    template <class F>
+    void done(F&& on_message)
+    {
+        in_payload = false;
+        if (fin) {
+            on_message(msg_opcode, std::string_view(prefix, prefix_len), msg_len);
+        }
+    }
+};
+
+/* What the flooder's connection has seen. */
+struct FloodConn {
+    int fd = -1;
+    FrameReader reader;
+    std::string head;                   /* the HTTP answer, until upgraded */
+    bool upgraded = false;
+    bool open_seen = false;             /* Engine.IO open packet */
+    bool connected = false;             /* Socket.IO CONNECT answered */
+    bool named = false;                 /* login acknowledged */
+    bool pong_due = false;
+    bool closed = false;                /* close frame, or the TCP end */
+    std::string why;
+};
+
+void flood_on_message(FloodConn& c, int opcode, std::string_view p, std::uint64_t len)
+{
+    fl.messages_in.fetch_add(1, std::memory_order_relaxed);
+    if (opcode == 0x8) {
+        c.closed = true;
+        fl.close_code = p.size() >= 2 ? (static_cast<unsigned char>(p[0]) << 8)
+                                            | static_cast<unsigned char>(p[1])
+                                      : 0;
+        fl.close_reason = p.size() > 2 ? std::string(p.substr(2)) : "";
+        c.why = "closed by the server";
+        return;
+    }
+    if (opcode != 0x1 || p.empty()) {
+        return;
+    }
+    if (p[0] == '2' && len == 1) {
+        c.pong_due = true;
+    } else if (p[0] == '0') {
+        c.open_seen = true;
+    } else if (p.compare(0, 2, "40") == 0) {
+        c.connected = true;
+    } else if (p.compare(0, 2, "43") == 0) {
+        if (p.compare(0, 4, "431[") == 0 && !c.named) {
+            if (p.find("Welcome flooder!") == std::string_view::npos) {
+                c.why = "login refused: " + std::string(p);
+                c.closed = true;
+            }
+            c.named = true;
+        } else {
+            fl.answers.fetch_add(1, std::memory_order_relaxed);
+        }
+    }
+}
+
+/* Reads what is there (up to 1 MB a call); false once the connection ended. */
+bool flood_read(FloodConn& c)
+{
+    static thread_local char buf[262144];
+    for (int k = 0; k < 4; k++) {
+        ssize_t n = recv(c.fd, buf, sizeof(buf), 0);
+        if (n == 0) {
+            if (c.why.empty()) {
+                c.why = "the server ended the connection";
+            }
+            c.closed = true;
+            return false;
+        }
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+                return true;
+            }
+            c.why = std::string("recv: ") + std::strerror(errno);
+            c.closed = true;
+            return false;
+        }
+        fl.bytes_in.fetch_add(static_cast<std::uint64_t>(n), std::memory_order_relaxed);
+        const char* d = buf;
+        std::size_t len = static_cast<std::size_t>(n);
+        if (!c.upgraded) {
+            c.head.append(d, len);
+            auto end = c.head.find("\r\n\r\n");
+            if (end == std::string::npos) {
+                continue;
+            }
+            if (c.head.compare(0, 13, "HTTP/1.1 101 ") != 0) {
+                c.why = "handshake answered " + c.head.substr(0, c.head.find('\r'));
+                c.closed = true;
+                return false;
+            }
+            c.upgraded = true;
+            std::size_t rest = c.head.size() - end - 4;
+            d += len - rest;
+            len = rest;
+        }
+        c.reader.feed(d, len, [&](int op, std::string_view p, std::uint64_t l) {
+            flood_on_message(c, op, p, l);
+        });
+        if (c.closed) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* A small write during the setup (the socket's buffer is empty then). */
+bool flood_send_small(FloodConn& c, const std::string& bytes)
+{
+    std::size_t off = 0;
+    while (off < bytes.size()) {
+        ssize_t n = send(c.fd, bytes.data() + off, bytes.size() - off, MSG_NOSIGNAL);
+        if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+            pollfd p{c.fd, POLLOUT, 0};
+            poll(&p, 1, 100);
+            continue;
+        }
+        if (n <= 0) {
+            c.why = std::string("send: ") + std::strerror(errno);
+            return false;
+        }
+        off += static_cast<std::size_t>(n);
+    }
+    return true;
+}
+
+/* Connects, upgrades, CONNECTs and logs in as "flooder" (5 s at most). */
+bool flood_connect(FloodConn& c)
+{
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* ai = nullptr;
+    std::string port = std::to_string(opt.port);
+    if (getaddrinfo(opt.host.c_str(), port.c_str(), &hints, &ai) != 0 || ai == nullptr) {
+        c.why = "getaddrinfo " + opt.host;
+        return false;
+    }
+    c.fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (c.fd < 0 || connect(c.fd, ai->ai_addr, ai->ai_addrlen) != 0) {
+        c.why = std::string("connect: ") + std::strerror(errno);
+        freeaddrinfo(ai);
+        return false;
+    }
+    freeaddrinfo(ai);
+    int one = 1;
+    setsockopt(c.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    fcntl(c.fd, F_SETFL, fcntl(c.fd, F_GETFL) | O_NONBLOCK);
+    fl.connects.fetch_add(1, std::memory_order_relaxed);
+
+    std::string req = "GET " + opt.path + "?EIO=4&transport=websocket HTTP/1.1\r\n"
+                      "Host: " + g.host_header + "\r\n"
+                      "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                      "Sec-WebSocket-Key: Zmxvb2RlcmZsb29kZXIxMg==\r\n"
+                      "Sec-WebSocket-Version: 13\r\n\r\n";
+    if (!flood_send_small(c, req)) {
+        return false;
+    }
+    bool sent40 = false, sent_login = false;
+    std::int64_t deadline = now_us() + 5000000;
+    while (!c.named) {
+        if (c.closed || now_us() > deadline || fl.stop.load()) {
+            if (c.why.empty()) {
+                c.why = "no login answer within 5 s";
+            }
+            return false;
+        }
+        pollfd p{c.fd, POLLIN, 0};
+        poll(&p, 1, 50);
+        if (!flood_read(c)) {
+            return false;
+        }
+        if (c.open_seen && !sent40) {
+            sent40 = flood_send_small(c, ws_client_frame("40", 0x01020304u));
+        }
+        if (c.connected && !sent_login) {
+            sent_login = flood_send_small(
+                c, ws_client_frame("421[\"login\",\"flooder\"]", 0x05060708u));
+        }
+        if (c.pong_due) {
+            c.pong_due = false;
+            flood_send_small(c, ws_client_frame("3", 0x0a0b0c0du));
+        }
+    }
+    return true;
+}
+
+/* Floods while `on`, reads all along, until `stop` or the server closes it. */
+void flood_loop(FloodConn& c)
+{
+    const std::string pong = ws_client_frame("3", 0x11223344u);
+    std::string_view cur;
+    bool cur_is_batch = false;
+    while (!fl.stop.load(std::memory_order_relaxed) && !c.closed) {
+        if (cur.empty()) {
+            if (c.pong_due) {
+                cur = pong;
+                cur_is_batch = false;
+                c.pong_due = false;
+            } else if (fl.on.load(std::memory_order_relaxed)) {
+                cur = fl.batch;
+                cur_is_batch = true;
+            }
+        }
+        pollfd p{c.fd, static_cast<short>(POLLIN | (cur.empty() ? 0 : POLLOUT)), 0};
+        int r = poll(&p, 1, 20);
+        if (r < 0 && errno != EINTR) {
+            c.why = std::string("poll: ") + std::strerror(errno);
+            return;
+        }
+        if ((p.revents & (POLLIN | POLLHUP | POLLERR)) != 0 && !flood_read(c)) {
+            return;
+        }
+        if ((p.revents & POLLOUT) != 0 && !cur.empty()) {
+            ssize_t n = send(c.fd, cur.data(), cur.size(), MSG_NOSIGNAL);
+            if (n < 0 && errno != EAGAIN && errno != EINTR) {
+                c.why = std::string("send: ") + std::strerror(errno);
+                c.closed = true;
+                return;
+            }
+            if (n > 0) {
+                cur.remove_prefix(static_cast<std::size_t>(n));
+                if (cur_is_batch) {
+                    fl.batch_bytes_out.fetch_add(static_cast<std::uint64_t>(n),
+                                                 std::memory_order_relaxed);
+                }
+            }
+        }
+    }
+}
+
+void flood_main()
+{
+    bool first = true;
+    while (!fl.stop.load()) {
+        FloodConn c;
+        bool ok = flood_connect(c);
+        if (ok) {
+            if (first) {
+                fl.ready.store(1);
+            }
+            first = false;
+            flood_loop(c);
+            if (c.closed && !fl.stop.load()) {
+                fl.closes.fetch_add(1, std::memory_order_relaxed);
+                if (fl.error.empty()) {
+                    fl.error = c.why;
+                }
+            }
+        } else if (first) {
+            fl.error = c.why;
+            fl.ready.store(-1);
+            if (c.fd >= 0) {
+                close(c.fd);
+            }
+            break;
+        } else {
+            usleep(50000);              /* closed, and not back yet */
+        }
+        if (c.fd >= 0) {
+            close(c.fd);
+        }
+    }
+    rusage ru;
+    getrusage(RUSAGE_THREAD, &ru);
+    fl.cpu_s = static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec)
+               + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+void flood_start_thread()
+{
+    build_flood_batch();
+    fl.thread = new std::thread(flood_main);
+}
+
+void flood_join()
+{
+    if (fl.thread != nullptr && fl.thread->joinable()) {
+        fl.on.store(false);
+        fl.stop.store(true);
+        fl.thread->join();
+    }
+}
+
+/* ------------------------------------------------------------------ */
 /* the run */
 
 double percentile(std::vector<std::uint32_t>& v, double q)
@@ -1085,6 +1592,7 @@ std::string json_escape(const std::string& s)
 
 void finish()
 {
+    flood_join();
     g.t_end = now_us();
     g.phase = Phase::done;
     if (!g.srv_end.ok) {
@@ -1202,6 +1710,71 @@ void finish()
         kv("lat_p50_ms", num(percentile(g.lat_us, 0.50)));
         kv("lat_p99_ms", num(percentile(g.lat_us, 0.99)));
         kv("lat_max_ms", num(percentile(g.lat_us, 1.0)));
+        kv("senders", u64(g.senders.size()));
+        if (!opt.flood.empty()) {
+            /* the posts sent before the flood, and those sent during it */
+            double quiet_s = ((g.t_flood_on ? g.t_flood_on : g.t_post_end) - g.t_phase) / 1e6;
+            double flood_s = g.t_flood_on ? (g.t_flood_off - g.t_flood_on) / 1e6 : 0;
+            /*
+             * A delivery that never came counts as slower than any that
+             * did: each percentile is over the deliveries expected, not only
+             * those received, and is null (JSON) when it falls among the
+             * missing ones. A server that drops what it cannot deliver in
+             * time must not look fast for it.
+             */
+            std::uint64_t quiet_posts = 0, flood_posts = 0;
+            for (const Post& p : g.posts) {
+                (g.t_flood_on != 0 && p.sent_us >= g.t_flood_on ? flood_posts : quiet_posts)++;
+            }
+            auto expected_of = [](std::uint64_t posts) {
+                return posts * static_cast<std::uint64_t>(g.expected_per_post);
+            };
+            auto pct = [](std::vector<std::uint32_t>& v, std::uint64_t expected, double q) {
+                if (expected == 0 || v.empty()) {
+                    return static_cast<double>(NAN);
+                }
+                auto k = static_cast<std::uint64_t>(
+                    std::min<double>(static_cast<double>(expected - 1),
+                                     std::floor(q * static_cast<double>(expected))));
+                if (k >= v.size()) {
+                    return static_cast<double>(NAN);       /* among the missing */
+                }
+                std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(k), v.end());
+                return v[k] / 1000.0;
+            };
+            std::uint64_t qe = expected_of(quiet_posts), fe = expected_of(flood_posts);
+            double q99 = pct(g.lat_quiet_us, qe, 0.99);
+            double f99 = pct(g.lat_flood_us, fe, 0.99);
+            kv("flood_event", opt.flood, true);
+            kv("quiet_s", num(quiet_s, 2));
+            kv("flood_s", num(flood_s, 2));
+            kv("quiet_expected", u64(qe));
+            kv("quiet_deliveries", u64(g.lat_quiet_us.size()));
+            kv("lat_quiet_p50_ms", num(pct(g.lat_quiet_us, qe, 0.50)));
+            kv("lat_quiet_p99_ms", num(q99));
+            kv("lat_quiet_max_ms", num(g.lat_quiet_us.size() == qe ? percentile(g.lat_quiet_us, 1.0) : NAN));
+            kv("flood_expected", u64(fe));
+            kv("flood_deliveries", u64(g.lat_flood_us.size()));
+            kv("flood_ratio", num(fe ? static_cast<double>(g.lat_flood_us.size()) / fe : NAN, 6));
+            kv("lat_flood_p50_ms", num(pct(g.lat_flood_us, fe, 0.50)));
+            kv("lat_flood_p99_ms", num(f99));
+            kv("lat_flood_max_ms", num(g.lat_flood_us.size() == fe ? percentile(g.lat_flood_us, 1.0) : NAN));
+            kv("flood_p99_ratio", num(q99 > 0 ? f99 / q99 : NAN, 2));
+            double frame = fl.per_batch ? static_cast<double>(fl.batch.size()) / fl.per_batch : NAN;
+            double packets = fl.batch_bytes_out.load() / frame;
+            kv("flood_packets", num(packets, 0));
+            kv("flood_packets_per_s", num(flood_s > 0 ? packets / flood_s : NAN, 0));
+            kv("flood_mb_out", num(fl.batch_bytes_out.load() / 1048576.0, 1));
+            kv("flood_answers", u64(fl.answers.load()));
+            kv("flood_answers_per_s", num(flood_s > 0 ? fl.answers.load() / flood_s : NAN, 0));
+            kv("flood_mb_in", num(fl.bytes_in.load() / 1048576.0, 1));
+            kv("flood_connects", u64(fl.connects.load()));
+            kv("flood_closes", u64(fl.closes.load()));
+            kv("flood_close_code", u64(static_cast<std::uint64_t>(fl.close_code)));
+            kv("flood_close_reason", fl.close_reason, true);
+            kv("flood_error", fl.error, true);
+            kv("flood_client_cpu_s", num(fl.cpu_s, 2));
+        }
         kv("server_cpu_s", num(cpu, 2));
         kv("server_cpu_us_per_delivery",
            num(cpu * 1e6 / static_cast<double>(g.st.delivered), 3));
@@ -1244,10 +1817,15 @@ void start_posting()
 {
     for (auto& c : g.clients) {
         if (c->state == Client::State::ready) {
-            g.senders.push_back(c.get());
+            g.receivers++;
+            /* --senders: the first ones post, every client receives */
+            if (opt.senders == 0
+                || g.senders.size() < static_cast<std::size_t>(opt.senders)) {
+                g.senders.push_back(c.get());
+            }
         }
     }
-    g.expected_per_post = static_cast<std::uint32_t>(g.senders.size() - 1);
+    g.expected_per_post = static_cast<std::uint32_t>(g.receivers - 1);
     g.words = (g.clients.size() + 63) / 64;
     g.lat_us.reserve(1 << 20);
     g.srv_start = bench::sample_server(opt.server_pid);
@@ -1280,6 +1858,9 @@ void tick(lws_sorted_usec_list_t* sul)
             }
             g.phase = Phase::settle;
             g.t_phase = now;
+            if (!opt.flood.empty()) {
+                flood_start_thread();   /* named during the settle time */
+            }
         } else if (now - g.t_start > opt.setup_timeout * 1e6) {
             g.error = "setup timeout: " + std::to_string(g.ready) + " of "
                       + std::to_string(opt.clients) + " ready";
@@ -1290,6 +1871,15 @@ void tick(lws_sorted_usec_list_t* sul)
         break;
 
     case Phase::settle:
+        if (!opt.flood.empty() && fl.ready.load() <= 0) {
+            if (fl.ready.load() < 0 || now - g.t_phase > (opt.settle + 10) * 1e6) {
+                g.error = "the flooder could not connect: " + fl.error;
+                finish();
+                std::exit(1);
+            }
+            next = 10000;
+            break;
+        }
         if (now - g.t_phase >= opt.settle * 1e6) {
             g.srv_ready = bench::sample_server(opt.server_pid);
             if (opt.mode == Mode::idle) {
@@ -1323,7 +1913,17 @@ void tick(lws_sorted_usec_list_t* sul)
         if (elapsed >= opt.duration) {
             g.t_post_end = now;
             g.phase = Phase::drain;
+            if (g.t_flood_on != 0) {
+                /* the deliveries still due are measured without it */
+                g.t_flood_off = now;
+                flood_join();
+            }
             break;
+        }
+        if (!opt.flood.empty() && g.t_flood_on == 0 && elapsed >= opt.flood_start) {
+            g.t_flood_on = now;
+            fl.on.store(true);
+            note("flood of %s begins", opt.flood.c_str());
         }
         if (opt.rate > 0) {
             auto due = static_cast<std::size_t>(opt.rate * elapsed) + 1;

@@ -29,7 +29,7 @@ const results = fs
 const env = fs.existsSync(path.join(dir, 'env.txt')) ? fs.readFileSync(path.join(dir, 'env.txt'), 'utf8') : '';
 
 const SERVERS = ['module-1w', 'node', 'module-2w'];
-const LOADS = ['lat16', 'ws1k', 'ws5k', 'max1k', 'mixed1k', 'idle10k', 'handshake'];
+const LOADS = ['lat16', 'ws1k', 'ws5k', 'max1k', 'mixed1k', 'idle10k', 'handshake', 'flood1k'];
 const get = (load, server) => results.find((r) => r.label === load && r.server === server);
 
 function fmt(v, digits) {
@@ -56,6 +56,10 @@ function describe(load, r) {
   const n = (v) => (v >= 1000 ? fmt(v) : String(v));
   const who = r.polling ? `${n(r.clients)} clients (${n(ws)} WebSocket, ${n(r.polling)} polling)` : `${n(r.clients)} WebSocket clients`;
   const rate = r.rate > 0 ? `${fmt(r.rate, 0)} posts/s` : `closed loop, ${r.window} posts in flight`;
+  if (r.flood_event) {
+    return `${load}: ${who}, ${r.senders} of them post ${fmt(r.rate, 0)} posts/s; ${fmt(r.quiet_s, 0)} s quiet, then ` +
+      `${fmt(r.flood_s, 0)} s of one more client flooding \`${r.flood_event}\``;
+  }
   return `${load}: ${who}, ${rate}, ${fmt(r.duration_s, 0)} s`;
 }
 
@@ -81,6 +85,33 @@ const LAT_ROWS = [
   ['latency p99 (ms)', 'lat_p99_ms', true, 3],
   ['latency max (ms)', 'lat_max_ms', true, 3],
   ['open descriptors per process', (r) => (r.server_fds_ready ? r.server_fds_ready.join(' / ') : undefined), false],
+];
+// issue 9: the bystanders' latency by the send time of the post: before the
+// flood (quiet) and during it. A percentile that falls among deliveries
+// that never came (the load generator gives null) reads "not delivered".
+const phaseLat = (field, phase) => (r) => {
+  const v = r[field];
+  if (typeof v === 'number') return v;
+  const exp = r[`${phase}_expected`];
+  return typeof exp === 'number' && r[`${phase}_deliveries`] < exp ? 'not delivered' : undefined;
+};
+const FLOOD_ROWS = [
+  ['deliveries/s', 'deliveries_per_s', true],
+  ['delivered / expected', 'ratio', false, 4],
+  ['delivered / expected, posts sent during the flood', 'flood_ratio', false, 4],
+  ['latency p50 before the flood (ms)', phaseLat('lat_quiet_p50_ms', 'quiet'), true],
+  ['latency p50 during the flood (ms)', phaseLat('lat_flood_p50_ms', 'flood'), true],
+  ['latency p99 before the flood (ms)', phaseLat('lat_quiet_p99_ms', 'quiet'), true],
+  ['latency p99 during the flood (ms)', phaseLat('lat_flood_p99_ms', 'flood'), true],
+  ['latency max during the flood (ms)', phaseLat('lat_flood_max_ms', 'flood'), true],
+  ['p99 during / before the flood', (r) => (typeof r.flood_p99_ratio === 'number' ? `${fmt(r.flood_p99_ratio)}×` : undefined), false],
+  ['flood: packets written per second', 'flood_packets_per_s', false],
+  ['flood: answers received per second', 'flood_answers_per_s', false],
+  ['flood: closed by the server', (r) => (r.flood_closes === undefined ? undefined
+    : r.flood_closes ? `${r.flood_closes}× (${r.flood_close_code} ${r.flood_close_reason})` : 'no'), false],
+  ['server CPU (cores busy)', 'server_cpu_util', false],
+  ['load generator CPU (cores, the flooder included)', 'client_cpu_util', false],
+  ['other processes CPU (cores)', 'others_cpu_util', false],
 ];
 const IDLE_ROWS = [
   ['sockets connected and named', 'ready', false],
@@ -110,7 +141,8 @@ for (const load of LOADS) {
   const m2 = get(load, 'module-2w');
   const any = m1 || nd || m2;
   if (!any) continue;
-  const rows = any.mode === 'idle' ? IDLE_ROWS : any.mode === 'handshake' ? HS_ROWS : load === 'lat16' ? LAT_ROWS : CHAT_ROWS;
+  const rows = any.mode === 'idle' ? IDLE_ROWS : any.mode === 'handshake' ? HS_ROWS : load === 'lat16' ? LAT_ROWS
+    : any.flood_event ? FLOOD_ROWS : CHAT_ROWS;
   let first = true;
   for (const [label, f, withRatio, digits] of rows) {
     const a = val(m1, f);
@@ -202,6 +234,32 @@ function target(name, ok, detail) {
   );
 }
 
+// issue 9: one client flooding `users` must not make everybody else wait
+const floodTargets = [];
+{
+  const m2 = get('flood1k', 'module-2w');
+  if (m2 && m2.flood_event) {
+    const q = m2.lat_quiet_p99_ms;
+    const f = m2.lat_flood_p99_ms;
+    const row = (name, ok, detail) =>
+      floodTargets.push(`| ${name} | ${ok === undefined ? 'not measured' : ok ? 'met' : '**missed**'} | ${detail} |`);
+    const closed = m2.flood_closes ? `; the server closed the flooder ${m2.flood_closes}× (${m2.flood_close_code} ${m2.flood_close_reason})` : '';
+    // a p99 among the posts never delivered (null) is a miss, not "not measured"
+    const lostF = f === null && m2.flood_deliveries < m2.flood_expected;
+    const fText = lostF ? `over 1 % of the deliveries never came (${fmt(m2.flood_ratio, 4)} delivered)` : `${fmt(f)} ms`;
+    row(
+      `p99 during a flood of \`${m2.flood_event}\` within 3× of before (flood1k, 2 workers)`,
+      lostF ? false : typeof q === 'number' && typeof f === 'number' && q > 0 ? f / q <= 3 : undefined,
+      `${fText} during vs ${fmt(q)} ms before${typeof f === 'number' && q > 0 ? `: ${fmt(f / q)}×` : ''}${closed}`,
+    );
+    row(
+      `p99 during a flood of \`${m2.flood_event}\` < 60 ms (flood1k, 2 workers)`,
+      lostF ? false : typeof f === 'number' ? f < 60 : undefined,
+      `${fText} (max ${fmt(m2.lat_flood_max_ms)} ms; ${fmt(m2.clients)} clients${m2.clients < 1000 ? ', a --quick run' : ''})`,
+    );
+  }
+}
+
 // ------------------------------------------------------------ problems
 // With --nice the benchmark had the CPU first and other processes only what
 // it left: one line says how much they took rather than one per run.
@@ -224,6 +282,7 @@ for (const r of results) {
   for (const k of ['duplicates', 'bogus', 'to_sender', 'given_up', 'disconnects', 'failed', 'login_failures', 'http_errors', 'handshake_errors']) {
     if (r[k]) what.push(`${k} ${r[k]}`);
   }
+  if (r.flood_closes) what.push(`the flooder was closed by the server ${r.flood_closes}× (last: ${r.flood_close_code} ${r.flood_close_reason})`);
   for (const k of ['log_alerts', 'log_crashes', 'log_errors', 'log_warns']) {
     if (r[k]) what.push(`${k.replace('log_', 'log ')} ${r[k]}`);
   }
@@ -271,6 +330,12 @@ console.log('');
 console.log('| target (issue 5) | result | numbers |');
 console.log('| --- | --- | --- |');
 console.log(targets.join('\n'));
+if (floodTargets.length) {
+  console.log('');
+  console.log('| target (issue 9) | result | numbers |');
+  console.log('| --- | --- | --- |');
+  console.log(floodTargets.join('\n'));
+}
 if (problems.length) {
   console.log('');
   console.log('Things to look at:');
