@@ -1,7 +1,8 @@
 /*
- * The nginx headers, for C++: nginx is C and knows nothing of C++ linkage.
- * Every function nginx calls back is declared extern "C" in the glue and
- * must not let an exception out (see ngx_http_socketio_guard()).
+ * The nginx headers, for C++: nginx is C and knows nothing of C++ linkage
+ * or exceptions. The functions the glue gives nginx to call are C++
+ * functions with nginx's signatures (GCC and Clang call them as C ones);
+ * each is noexcept and lets no exception out (ngx_http_socketio_seam()).
  */
 #pragma once
 

@@ -474,13 +474,9 @@ ngx_http_socketio_handle(ngx_http_request_t *r)
 ngx_int_t
 ngx_http_socketio_handler(ngx_http_request_t *r) noexcept
 {
-    try {
-        return ngx_http_socketio_handle(r);
-
-    } catch (...) {
-        ngx_http_socketio_log_exception(r->connection->log, "request");
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
+    return ngx_http_socketio_seam(r->connection->log, "request",
+                                  ngx_int_t{NGX_HTTP_INTERNAL_SERVER_ERROR},
+                                  [r] { return ngx_http_socketio_handle(r); });
 }
 
 

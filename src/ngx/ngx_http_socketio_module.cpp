@@ -17,23 +17,29 @@
 #include <vector>
 
 
-static ngx_int_t ngx_http_socketio_add_variables(ngx_conf_t *cf);
-static ngx_int_t ngx_http_socketio_init(ngx_conf_t *cf);
+/*
+ * Every function nginx calls is noexcept. Those that call nginx's C
+ * functions only are no more than that; those that run C++ that may
+ * throw have one ngx_http_socketio_seam() for a body (see the header).
+ */
+static ngx_int_t ngx_http_socketio_add_variables(ngx_conf_t *cf) noexcept;
+static ngx_int_t ngx_http_socketio_init(ngx_conf_t *cf) noexcept;
 static ngx_int_t ngx_http_socketio_worker_variable(ngx_http_request_t *r,
-    ngx_http_variable_value_t *v, uintptr_t data);
+    ngx_http_variable_value_t *v, uintptr_t data) noexcept;
 static ngx_int_t ngx_http_socketio_unset_variable(ngx_http_request_t *r,
-    ngx_http_variable_value_t *v, uintptr_t data);
-static void *ngx_http_socketio_create_main_conf(ngx_conf_t *cf);
-static void *ngx_http_socketio_create_loc_conf(ngx_conf_t *cf);
+    ngx_http_variable_value_t *v, uintptr_t data) noexcept;
+static void *ngx_http_socketio_create_main_conf(ngx_conf_t *cf) noexcept;
+static void *ngx_http_socketio_create_loc_conf(ngx_conf_t *cf) noexcept;
 static char *ngx_http_socketio_merge_loc_conf(ngx_conf_t *cf, void *parent,
-    void *child);
+    void *child) noexcept;
 static char *ngx_http_socketio(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
+    void *conf) noexcept;
 static char *ngx_http_socketio_set_list(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-static ngx_int_t ngx_http_socketio_init_process(ngx_cycle_t *cycle);
-static void ngx_http_socketio_exit_process(ngx_cycle_t *cycle);
-static void ngx_http_socketio_shutdown_handler(ngx_event_t *ev);
+    void *conf) noexcept;
+static ngx_int_t ngx_http_socketio_init_process(ngx_cycle_t *cycle) noexcept;
+static ngx_int_t ngx_http_socketio_start_runtimes(ngx_cycle_t *cycle);
+static void ngx_http_socketio_exit_process(ngx_cycle_t *cycle) noexcept;
+static void ngx_http_socketio_shutdown_handler(ngx_event_t *ev) noexcept;
 
 
 static ngx_conf_enum_t  ngx_http_socketio_handlers[] = {
@@ -230,11 +236,13 @@ ngx_http_socketio_runtime(ngx_http_socketio_loc_conf_t *slcf,
 
     if (zone->runtime == NULL) {
         /* a worker's servers are made at its start; this is a fallback */
+        ngx_http_socketio_runtimes.reserve(
+            ngx_http_socketio_runtimes.size() + 1);
         auto rt = std::make_unique<socketio::ngx::Runtime>(*zone->conf, *zone,
                                                            ngx_cycle->log);
         rt->start();
-        zone->runtime = rt.get();
         ngx_http_socketio_runtimes.push_back(std::move(rt));
+        zone->runtime = ngx_http_socketio_runtimes.back().get();
     }
 
     return zone->runtime;
@@ -280,7 +288,7 @@ static ngx_connection_t  *ngx_http_socketio_shutdown_conn;
 
 
 static ngx_int_t
-ngx_http_socketio_init_process(ngx_cycle_t *cycle)
+ngx_http_socketio_init_process(ngx_cycle_t *cycle) noexcept
 {
     int                fd;
     ngx_connection_t  *c;
@@ -316,8 +324,17 @@ ngx_http_socketio_init_process(ngx_cycle_t *cycle)
 
     ngx_http_socketio_shutdown_conn = c;
 
-    /* every zone's server joins its cluster now: no request waits for it */
+    return ngx_http_socketio_seam(cycle->log, "init process",
+                                  ngx_int_t{NGX_ERROR}, [cycle] {
+        return ngx_http_socketio_start_runtimes(cycle);
+    });
+}
 
+
+/* Every zone's server joins its cluster now: no request waits for it. */
+static ngx_int_t
+ngx_http_socketio_start_runtimes(ngx_cycle_t *cycle)
+{
     auto *smcf = static_cast<ngx_http_socketio_main_conf_t *>(
                      ngx_http_cycle_get_module_main_conf(cycle,
                                                          ngx_http_socketio_module));
@@ -334,18 +351,16 @@ ngx_http_socketio_init_process(ngx_cycle_t *cycle)
             continue;
         }
 
-        try {
-            auto rt = std::make_unique<socketio::ngx::Runtime>(*zone->conf,
-                                                               *zone,
-                                                               cycle->log);
-            rt->start();
-            zone->runtime = rt.get();
-            ngx_http_socketio_runtimes.push_back(std::move(rt));
+        ngx_http_socketio_runtimes.reserve(
+            ngx_http_socketio_runtimes.size() + 1);
 
-        } catch (...) {
-            ngx_http_socketio_log_exception(cycle->log, "init process");
-            return NGX_ERROR;
-        }
+        auto rt = std::make_unique<socketio::ngx::Runtime>(*zone->conf,
+                                                           *zone, cycle->log);
+        rt->start();
+
+        /* the zone points to it once the vector owns it */
+        ngx_http_socketio_runtimes.push_back(std::move(rt));
+        zone->runtime = ngx_http_socketio_runtimes.back().get();
     }
 
     return NGX_OK;
@@ -353,7 +368,7 @@ ngx_http_socketio_init_process(ngx_cycle_t *cycle)
 
 
 static void
-ngx_http_socketio_shutdown_handler(ngx_event_t *ev)
+ngx_http_socketio_shutdown_handler(ngx_event_t *ev) noexcept
 {
     auto *c = static_cast<ngx_connection_t *>(ev->data);
 
@@ -373,7 +388,7 @@ ngx_http_socketio_shutdown_handler(ngx_event_t *ev)
 
 
 static void
-ngx_http_socketio_exit_process(ngx_cycle_t * /* cycle */)
+ngx_http_socketio_exit_process(ngx_cycle_t * /* cycle */) noexcept
 {
     if (ngx_http_socketio_shutdown_conn != NULL) {
         ngx_close_connection(ngx_http_socketio_shutdown_conn);
@@ -385,7 +400,7 @@ ngx_http_socketio_exit_process(ngx_cycle_t * /* cycle */)
 
 
 static ngx_int_t
-ngx_http_socketio_add_variables(ngx_conf_t *cf)
+ngx_http_socketio_add_variables(ngx_conf_t *cf) noexcept
 {
     ngx_http_variable_t  *var, *v;
 
@@ -404,7 +419,7 @@ ngx_http_socketio_add_variables(ngx_conf_t *cf)
 
 
 static ngx_int_t
-ngx_http_socketio_init(ngx_conf_t *cf)
+ngx_http_socketio_init(ngx_conf_t *cf) noexcept
 {
     for (int i = 0; i < 2; i++) {
         ngx_http_socketio_var_index[i] = ngx_http_get_variable_index(
@@ -420,7 +435,7 @@ ngx_http_socketio_init(ngx_conf_t *cf)
 
 static ngx_int_t
 ngx_http_socketio_unset_variable(ngx_http_request_t * /* r */,
-    ngx_http_variable_value_t *v, uintptr_t /* data */)
+    ngx_http_variable_value_t *v, uintptr_t /* data */) noexcept
 {
     v->not_found = 1;
     return NGX_OK;
@@ -429,7 +444,7 @@ ngx_http_socketio_unset_variable(ngx_http_request_t * /* r */,
 
 static ngx_int_t
 ngx_http_socketio_worker_variable(ngx_http_request_t *r,
-    ngx_http_variable_value_t *v, uintptr_t /* data */)
+    ngx_http_variable_value_t *v, uintptr_t /* data */) noexcept
 {
     u_char  *p;
 
@@ -479,7 +494,7 @@ ngx_http_socketio_set_variables(ngx_http_request_t *r, std::string_view sid,
 
 
 static void *
-ngx_http_socketio_create_main_conf(ngx_conf_t *cf)
+ngx_http_socketio_create_main_conf(ngx_conf_t *cf) noexcept
 {
     ngx_http_socketio_main_conf_t  *smcf;
 
@@ -500,7 +515,7 @@ ngx_http_socketio_create_main_conf(ngx_conf_t *cf)
 
 
 static void *
-ngx_http_socketio_create_loc_conf(ngx_conf_t *cf)
+ngx_http_socketio_create_loc_conf(ngx_conf_t *cf) noexcept
 {
     ngx_http_socketio_loc_conf_t  *conf;
 
@@ -537,6 +552,7 @@ ngx_http_socketio_create_loc_conf(ngx_conf_t *cf)
 
 static char *
 ngx_http_socketio_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+    noexcept
 {
     auto *prev = static_cast<ngx_http_socketio_loc_conf_t *>(parent);
     auto *conf = static_cast<ngx_http_socketio_loc_conf_t *>(child);
@@ -627,6 +643,7 @@ ngx_http_socketio_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
 static char *
 ngx_http_socketio(ngx_conf_t *cf, ngx_command_t * /* cmd */, void *conf)
+    noexcept
 {
     auto *slcf = static_cast<ngx_http_socketio_loc_conf_t *>(conf);
 
@@ -649,6 +666,7 @@ ngx_http_socketio(ngx_conf_t *cf, ngx_command_t * /* cmd */, void *conf)
 /* a directive that takes one or more strings: origins, event names */
 static char *
 ngx_http_socketio_set_list(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+    noexcept
 {
     char  *p = static_cast<char *>(conf);
 

@@ -77,11 +77,11 @@ void ngx_http_socketio_free_runtimes() noexcept;
 
 /* zones: the directive, their layout, the status page */
 char *ngx_http_socketio_zone(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
+    void *conf) noexcept;
 ngx_shm_zone_t *ngx_http_socketio_add_zone(ngx_conf_t *cf, ngx_str_t *name,
-    size_t size);
+    size_t size) noexcept;
 char *ngx_http_socketio_status(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
+    void *conf) noexcept;
 ngx_int_t ngx_http_socketio_status_handler(ngx_http_request_t *r) noexcept;
 
 /* Sets $socketio_sid and $socketio_transport for this request. */
@@ -95,6 +95,61 @@ ngx_int_t ngx_http_socketio_respond(ngx_http_request_t *r, ngx_uint_t status,
 /* Logs an exception that reached the seam. */
 void ngx_http_socketio_log_exception(ngx_log_t *log, const char *where)
     noexcept;
+
+
+/*
+ * The C/C++ seam, in one pattern. Every function nginx calls (content and
+ * body handlers, event handlers and timers, pool cleanups, directive
+ * setters, module and process hooks, variable getters) is noexcept, and
+ * its body is one call of ngx_http_socketio_seam(): the work runs in a
+ * try block, and an exception is logged where it happened and turned
+ * into what that kind of entry point answers on failure (`failed`: 500
+ * for a handler, NGX_CONF_ERROR for a directive, NGX_ERROR for a hook).
+ * No exception crosses into nginx.
+ */
+template <typename R, typename Body>
+R
+ngx_http_socketio_seam(ngx_log_t *log, const char *where, R failed,
+    Body &&body) noexcept
+{
+    try {
+        return body();
+
+    } catch (...) {
+        ngx_http_socketio_log_exception(log, where);
+        return failed;
+    }
+}
+
+
+/*
+ * The same for entry points that answer nothing (event handlers, pool
+ * cleanups): `failed` (itself noexcept) puts things right, e.g. closes
+ * the connection the event was for.
+ */
+template <typename Body, typename Failed>
+void
+ngx_http_socketio_seam_void(ngx_log_t *log, const char *where, Body &&body,
+    Failed &&failed) noexcept
+{
+    try {
+        body();
+
+    } catch (...) {
+        ngx_http_socketio_log_exception(log, where);
+        failed();
+    }
+}
+
+
+template <typename Body>
+void
+ngx_http_socketio_seam_void(ngx_log_t *log, const char *where, Body &&body)
+    noexcept
+{
+    ngx_http_socketio_seam_void(log, where, std::forward<Body>(body),
+                                [] () noexcept {});
+}
 
 static inline std::string_view
 ngx_http_socketio_sv(const ngx_str_t &s)
@@ -131,7 +186,8 @@ ngx_http_socketio_pool_new(ngx_pool_t *pool, Args &&...args)
 
     T *obj = new (cln->data) T(std::forward<Args>(args)...);
 
-    cln->handler = [](void *data) { static_cast<T *>(data)->~T(); };
+    /* a destructor is noexcept: those of the glue catch what they call */
+    cln->handler = [](void *data) noexcept { static_cast<T *>(data)->~T(); };
 
     return obj;
 }
@@ -159,7 +215,7 @@ ngx_http_socketio_heap_new(ngx_pool_t *pool, Args &&...args)
     }
 
     cln->data = obj;
-    cln->handler = [](void *data) { delete static_cast<T *>(data); };
+    cln->handler = [](void *data) noexcept { delete static_cast<T *>(data); };
 
     return obj;
 }

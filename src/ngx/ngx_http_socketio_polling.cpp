@@ -53,7 +53,15 @@ public:
     PollRequest(const PollRequest &) = delete;
     PollRequest &operator=(const PollRequest &) = delete;
 
-    void park(socketio::eio::Session *session, uint64_t token) noexcept;
+    /* The session it waits on, told first: should anything fail after
+       the session took it, the destructor tells the session it is gone. */
+    void watch(socketio::eio::Session *session) noexcept
+    {
+        session_ = session;
+    }
+
+    /* It waits: the request stays until an answer comes. */
+    void park(uint64_t token) noexcept;
 
     /* eio::PollWaiter */
     void respond(std::string payload) override;
@@ -68,7 +76,7 @@ public:
     void fail(socketio::eio::Error e) override;
 
 private:
-    static void read_handler(ngx_event_t *rev);
+    static void read_handler(ngx_event_t *rev) noexcept;
     void restore_handlers() noexcept;
 
     ngx_http_request_t       *r_;
@@ -80,11 +88,10 @@ private:
 
 
 void
-PollRequest::park(socketio::eio::Session *session, uint64_t token) noexcept
+PollRequest::park(uint64_t token) noexcept
 {
     ngx_connection_t  *c = r_->connection;
 
-    session_ = session;
     token_ = token;
 
     r_->main->count++;
@@ -108,12 +115,14 @@ PollRequest::park(socketio::eio::Session *session, uint64_t token) noexcept
 
 
 void
-PollRequest::read_handler(ngx_event_t *rev)
+PollRequest::read_handler(ngx_event_t *rev) noexcept
 {
     auto *c = static_cast<ngx_connection_t *>(rev->data);
     auto *r = static_cast<ngx_http_request_t *>(c->data);
     auto *pr = static_cast<PollRequest *>(
                    ngx_http_get_module_ctx(r, ngx_http_socketio_module));
+
+    /* Runtime::shutdown() and nginx's own handler: neither throws */
 
     if (c->close && !c->error && pr != NULL) {
         c->close = 0;
@@ -247,17 +256,11 @@ PostRequest::body_handler(ngx_http_request_t *r) noexcept
 {
     auto *pr = static_cast<PostRequest *>(
                    ngx_http_get_module_ctx(r, ngx_http_socketio_module));
-    ngx_int_t  rc;
 
-    try {
-        rc = pr->on_body(r);
-
-    } catch (...) {
-        ngx_http_socketio_log_exception(r->connection->log, "post");
-        rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ngx_http_finalize_request(r, rc);
+    ngx_http_finalize_request(r,
+        ngx_http_socketio_seam(r->connection->log, "post",
+                               ngx_int_t{NGX_HTTP_INTERNAL_SERVER_ERROR},
+                               [&] { return pr->on_body(r); }));
 }
 
 
@@ -408,9 +411,12 @@ ngx_http_socketio_poll(ngx_http_request_t *r, Runtime &rt,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    pr->watch(&session);
+
     auto err = session.on_poll(*pr, Runtime::now());
 
     if (err) {
+        pr->watch(NULL);
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "socketio: poll refused: %s",
                       socketio::eio::error_message(*err).data());
@@ -420,7 +426,7 @@ ngx_http_socketio_poll(ngx_http_request_t *r, Runtime &rt,
     }
 
     ngx_http_set_ctx(r, pr, ngx_http_socketio_module);
-    pr->park(&session, 0);
+    pr->park(0);
 
     return NGX_DONE;
 }
@@ -444,9 +450,9 @@ ngx_http_socketio_poll_remote(ngx_http_request_t *r, Runtime &rt,
 
     ngx_http_set_ctx(r, pr, ngx_http_socketio_module);
 
-    /* parked first: the answer comes in a later event, never in this one */
+    /* parked after: the answer comes in a later event, never in this one */
     uint64_t token = rt.node().poll(sid, owner, *pr);
-    pr->park(NULL, token);
+    pr->park(token);
 
     return NGX_DONE;
 }

@@ -111,6 +111,7 @@ Runtime::Runtime(const ngx_http_socketio_loc_conf_t &conf,
     init_event(consume_ev_, consume_handler, this, log_);
     init_event(retry_ev_, consume_handler, this, log_);
     retry_ev_.cancelable = 1;
+    flush_ev_.cancelable = 1;
 }
 
 
@@ -122,7 +123,7 @@ Runtime::~Runtime()
         }
     }
 
-    for (ngx_event_t *ev : {&timer_ev_, &retry_ev_}) {
+    for (ngx_event_t *ev : {&timer_ev_, &retry_ev_, &flush_ev_}) {
         if (ev->timer_set) {
             ngx_del_timer(ev);
         }
@@ -130,11 +131,7 @@ Runtime::~Runtime()
 
     close_wake_socket();
 
-    try {
-        node_->leave();
-
-    } catch (...) {
-    }
+    ngx_http_socketio_seam_void(log_, "exit", [this] { node_->leave(); });
 }
 
 
@@ -262,7 +259,7 @@ Runtime::wake(std::uint16_t slot)
 
 
 void
-Runtime::wake_handler(ngx_event_t *ev)
+Runtime::wake_handler(ngx_event_t *ev) noexcept
 {
     auto *c = static_cast<ngx_connection_t *>(ev->data);
     auto *rt = static_cast<Runtime *>(c->data);
@@ -301,7 +298,7 @@ Runtime::retry_later()
 
 
 void
-Runtime::consume_handler(ngx_event_t *ev)
+Runtime::consume_handler(ngx_event_t *ev) noexcept
 {
     static_cast<Runtime *>(ev->data)->consume();
 }
@@ -310,12 +307,8 @@ Runtime::consume_handler(ngx_event_t *ev)
 void
 Runtime::consume() noexcept
 {
-    try {
-        node_->consume();
-
-    } catch (...) {
-        ngx_http_socketio_log_exception(log_, "consume");
-    }
+    ngx_http_socketio_seam_void(log_, "consume", [this] { node_->consume(); },
+                                [this] () noexcept { retry_later(); });
 }
 
 
@@ -451,19 +444,24 @@ Runtime::users_gone(const std::vector<bus::UserRecord> &users)
 void
 Runtime::flush_now() noexcept
 {
-    try {
-        engine_->flush();
-        node_->after_flush();
-        arm_timer();
+    ngx_http_socketio_seam_void(log_, "flush",
+        [this] {
+            engine_->flush();
+            node_->after_flush();
+        },
+        [this] () noexcept {
+            /* what was not flushed is due still (Engine::flush): soon */
+            if (!flush_ev_.timer_set) {
+                ngx_add_timer(&flush_ev_, 10);
+            }
+        });
 
-    } catch (...) {
-        ngx_http_socketio_log_exception(log_, "flush");
-    }
+    arm_timer();
 }
 
 
 void
-Runtime::flush_handler(ngx_event_t *ev)
+Runtime::flush_handler(ngx_event_t *ev) noexcept
 {
     auto *rt = static_cast<Runtime *>(ev->data);
 
@@ -477,7 +475,7 @@ Runtime::flush_handler(ngx_event_t *ev)
 
 
 void
-Runtime::timer_handler(ngx_event_t *ev)
+Runtime::timer_handler(ngx_event_t *ev) noexcept
 {
     auto *rt = static_cast<Runtime *>(ev->data);
 
@@ -485,21 +483,21 @@ Runtime::timer_handler(ngx_event_t *ev)
         rt->shutdown();
     }
 
-    try {
+    ngx_http_socketio_seam_void(rt->log_, "timer", [rt] {
         /* a wake-up cannot be lost, but a read of the log costs nothing */
         rt->node_->consume();
+        /* sessions whose turn did not come stay due: the timer comes
+           back at once */
         rt->engine_->on_timer(now());
         rt->node_->after_flush();
-        rt->arm_timer();
+    });
 
-    } catch (...) {
-        ngx_http_socketio_log_exception(rt->log_, "timer");
-    }
+    rt->arm_timer();
 }
 
 
 void
-Runtime::arm_timer()
+Runtime::arm_timer() noexcept
 {
     eio::Millis deadline = engine_->next_deadline();
 
@@ -553,24 +551,18 @@ Runtime::shutdown() noexcept
                   "socketio: closing %uz sessions, worker is exiting",
                   engine_->size());
 
-    try {
+    ngx_http_socketio_seam_void(log_, "shutdown", [this] {
         /* sessions on their way here arrive first, to be closed too */
         node_->consume();
         engine_->close_all("server shutting down");
-
-    } catch (...) {
-        ngx_http_socketio_log_exception(log_, "shutdown");
-    }
+    });
 
     flush_now();
 
-    try {
+    ngx_http_socketio_seam_void(log_, "shutdown", [this] {
         /* what waits here for other workers is let go, and the log too */
         node_->depart();
-
-    } catch (...) {
-        ngx_http_socketio_log_exception(log_, "shutdown");
-    }
+    });
 
     close_wake_socket();
 }

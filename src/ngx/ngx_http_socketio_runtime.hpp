@@ -75,12 +75,12 @@ public:
     void flush_now() noexcept;
 
 private:
-    static void flush_handler(ngx_event_t *ev);
-    static void timer_handler(ngx_event_t *ev);
-    static void consume_handler(ngx_event_t *ev);
-    static void wake_handler(ngx_event_t *ev);
+    static void flush_handler(ngx_event_t *ev) noexcept;
+    static void timer_handler(ngx_event_t *ev) noexcept;
+    static void consume_handler(ngx_event_t *ev) noexcept;
+    static void wake_handler(ngx_event_t *ev) noexcept;
     void consume() noexcept;
-    void arm_timer();
+    void arm_timer() noexcept;
     void open_wake_socket();
     void close_wake_socket();
     sockaddr_un wake_address(std::uint16_t slot, socklen_t *len) const;

@@ -63,8 +63,8 @@ public:
     WsConnection(const WsConnection &) = delete;
     WsConnection &operator=(const WsConnection &) = delete;
 
-    void start(eio::Session *session, bool refused, std::string_view key,
-               std::string sid);
+    /* The handshake: a new session (`session` null), or an upgrade. */
+    void start(eio::Session *session, std::string_view key, std::string sid);
     /* The handshake, for a session another worker owns. */
     void start_remote(std::string_view sid, uint16_t owner,
                       std::string_view key);
@@ -99,23 +99,25 @@ private:
         }
     };
 
-    static void read_handler(ngx_event_t *rev);
-    static void write_handler(ngx_event_t *wev);
-    static void release_handler(ngx_event_t *ev);
+    static void read_handler(ngx_event_t *rev) noexcept;
+    static void write_handler(ngx_event_t *wev) noexcept;
+    static void release_handler(ngx_event_t *ev) noexcept;
     void release() noexcept;
+    void fail() noexcept;
 
     void on_read();
     void on_write();
     void dispatch(bool binary, std::string_view payload);
     bool handle_later();
+    bool over_output() const noexcept;
     void trim_early() noexcept;
     void next_turn() noexcept;
     void protocol_error(const ws::ParseError &err);
-    void write();
-    void queue(Out out);
+    void write() noexcept;
+    void queue(Out out) noexcept;
     void send_close(std::uint16_t code, std::string_view reason);
     void detach() noexcept;
-    void finish();
+    void finish() noexcept;
     void take_over(std::string_view key);
 
     enum class State { open, closing, done };
@@ -140,6 +142,7 @@ private:
     std::unique_ptr<Early>  early_;
     ws::Parser           parser_;
     int                  budget_ = 0;      /* messages left this turn */
+    bool                 paused_ = false;  /* input waits for output */
 
     std::vector<Out>     out_;
     std::size_t          head_ = 0;        /* first item not fully sent */
@@ -173,9 +176,17 @@ WsConnection::~WsConnection()
 }
 
 
+/*
+ * The 101 answer, and the request becomes the WebSocket's. What can fail
+ * (memory) is made first: from the commit on nothing throws, so that
+ * nginx never holds a request counted for a WebSocket that is not there.
+ */
 void
 WsConnection::take_over(std::string_view key)
 {
+    ngx_event_t             *release;
+    std::unique_ptr<Early>   early;
+
     auto frame = std::make_shared<std::string>();
 
     *frame = "HTTP/1.1 101 Switching Protocols\r\n"
@@ -185,6 +196,28 @@ WsConnection::take_over(std::string_view key)
     *frame += ws::accept_key(key);
     *frame += "\r\n\r\n";
 
+    /* frames the client sent behind its handshake */
+    if (r_->header_in->pos < r_->header_in->last) {
+        early = std::make_unique<Early>();
+        early->bytes.assign(reinterpret_cast<char *>(r_->header_in->pos),
+                            r_->header_in->last - r_->header_in->pos);
+    }
+
+    /*
+     * The request is let go of once the content handler has returned:
+     * a WebSocket that sits idle keeps its connection, not the request's
+     * pool and header buffers.
+     */
+    release = static_cast<ngx_event_t *>(ngx_pcalloc(r_->pool,
+                                                     sizeof(ngx_event_t)));
+    if (release == NULL) {
+        throw std::bad_alloc();
+    }
+
+    out_.reserve(4);
+
+    /* the commit */
+
     r_->headers_out.status = NGX_HTTP_SWITCHING_PROTOCOLS;
     r_->header_sent = 1;
     r_->keepalive = 0;
@@ -193,24 +226,10 @@ WsConnection::take_over(std::string_view key)
     r_->read_event_handler = ngx_http_request_empty_handler;
     r_->write_event_handler = ngx_http_request_empty_handler;
 
-    /* frames the client sent behind its handshake */
-    if (r_->header_in->pos < r_->header_in->last) {
-        early_ = std::make_unique<Early>();
-        early_->bytes.assign(reinterpret_cast<char *>(r_->header_in->pos),
-                             r_->header_in->last - r_->header_in->pos);
-        r_->header_in->pos = r_->header_in->last;
-    }
+    r_->header_in->pos = r_->header_in->last;
+    early_ = std::move(early);
 
-    /*
-     * The request is let go of once the content handler has returned:
-     * a WebSocket that sits idle keeps its connection, not the request's
-     * pool and header buffers.
-     */
-    release_ = static_cast<ngx_event_t *>(ngx_pcalloc(r_->pool,
-                                                      sizeof(ngx_event_t)));
-    if (release_ == NULL) {
-        throw std::bad_alloc();
-    }
+    release_ = release;
     release_->handler = release_handler;
     release_->data = this;
     release_->log = c_->log;
@@ -228,24 +247,40 @@ WsConnection::take_over(std::string_view key)
 
 
 void
-WsConnection::start(eio::Session *session, bool refused, std::string_view key,
+WsConnection::start(eio::Session *session, std::string_view key,
     std::string sid)
 {
     take_over(key);
 
-    if (refused) {
-        /* the session already has its WebSocket: the reference server
-           accepts the handshake, then closes with no status */
-        ngx_log_error(NGX_LOG_INFO, c_->log, 0,
-                      "socketio: second WebSocket for a session refused");
-        send_close(ws::close_code::no_status, {});
+    /* from here the connection is the WebSocket's: it answers failures */
 
-    } else if (session == NULL) {
-        session_ = &rt_.engine().open(eio::TransportKind::websocket,
-                                      Runtime::now(), this, std::move(sid));
+    try {
+        if (session == NULL) {
+            session_ = &rt_.engine().open(eio::TransportKind::websocket,
+                                          Runtime::now(), this,
+                                          std::move(sid));
 
-    } else {
-        session_ = session;
+        } else {
+            /* set first: should attaching fail half way, detach() tells
+               the session to let go */
+            session_ = session;
+
+            if (!session->attach_websocket(*this, Runtime::now())) {
+                session_ = NULL;
+
+                /* the session already has its WebSocket: the reference
+                   server accepts the handshake, then closes with no
+                   status */
+                ngx_log_error(NGX_LOG_INFO, c_->log, 0,
+                              "socketio: second WebSocket for a session "
+                              "refused");
+                send_close(ws::close_code::no_status, {});
+            }
+        }
+
+    } catch (...) {
+        ngx_http_socketio_log_exception(c_->log, "websocket");
+        fail();
     }
 
     write();
@@ -258,10 +293,41 @@ WsConnection::start_remote(std::string_view sid, uint16_t owner,
 {
     take_over(key);
 
-    /* the owner answers with a refusal, or frames, and then the session */
-    token_ = rt_.node().ws_attach(sid, owner, *this);
+    try {
+        /* the owner answers with a refusal, or frames, and then the
+           session */
+        token_ = rt_.node().ws_attach(sid, owner, *this);
+
+    } catch (...) {
+        ngx_http_socketio_log_exception(c_->log, "websocket");
+        fail();
+    }
 
     write();
+}
+
+
+/*
+ * Something failed after the 101 (memory): this connection closes, with
+ * a close frame 1011 if one can be made, and nobody else notices.
+ */
+void
+WsConnection::fail() noexcept
+{
+    failed_ = true;
+
+    if (state_ == State::open) {
+        try {
+            send_close(ws::close_code::internal_error, "internal error");
+            return;
+
+        } catch (...) {
+            /* not even that: the connection just closes */
+        }
+    }
+
+    c_->error = 1;
+    ngx_post_event(c_->write, &ngx_posted_events);
 }
 
 
@@ -289,7 +355,7 @@ WsConnection::adopted(eio::Session &session)
 
 
 void
-WsConnection::release_handler(ngx_event_t *ev)
+WsConnection::release_handler(ngx_event_t *ev) noexcept
 {
     static_cast<WsConnection *>(ev->data)->release();
 }
@@ -366,18 +432,33 @@ WsConnection::release() noexcept
 }
 
 
+/* Only where room was reserved: pushing then moves, and allocates not. */
 void
-WsConnection::queue(Out out)
+WsConnection::queue(Out out) noexcept
 {
     out_bytes_ += out.bytes().size();
     out_.push_back(std::move(out));
 }
 
 
+/*
+ * Called for this connection by whoever sends to it (a broadcast made by
+ * another client among them): a failure here closes this connection, and
+ * only this one.
+ */
 void
 WsConnection::send(const std::vector<eio::EncodedPtr> &packets)
 {
     if (state_ != State::open) {
+        return;
+    }
+
+    try {
+        out_.reserve(out_.size() + packets.size());
+
+    } catch (...) {
+        ngx_http_socketio_log_exception(c_->log, "websocket send");
+        fail();
         return;
     }
 
@@ -403,21 +484,33 @@ WsConnection::close(std::uint16_t code, std::string_view reason)
         return;
     }
 
-    send_close(code, reason);
+    try {
+        send_close(code, reason);
+
+    } catch (...) {
+        ngx_http_socketio_log_exception(c_->log, "websocket close");
+        fail();
+        return;
+    }
+
     write();
 }
 
 
+/* Throws (memory) before it changes anything. */
 void
 WsConnection::send_close(std::uint16_t code, std::string_view reason)
 {
-    state_ = State::closing;
-
     if (!close_sent_) {
+        auto frame = std::make_shared<const std::string>(
+                         ws::close_frame(code, reason));
+        out_.reserve(out_.size() + 1);
+
         close_sent_ = true;
-        queue(Out{NULL, std::make_shared<const std::string>(
-                            ws::close_frame(code, reason))});
+        queue(Out{NULL, std::move(frame)});
     }
+
+    state_ = State::closing;
 
     /*
      * not cancelable: a worker that is shutting down waits for the close
@@ -461,7 +554,7 @@ WsConnection::detach() noexcept
 
 
 void
-WsConnection::write()
+WsConnection::write() noexcept
 {
     static ngx_buf_t    bufs[ngx_http_socketio_iovs];
     static ngx_chain_t  chain[ngx_http_socketio_iovs];
@@ -602,8 +695,9 @@ WsConnection::on_message(bool binary, std::string_view payload)
         st->events_in.fetch_add(1, std::memory_order_relaxed);
     }
 
-    if (budget_ <= 0) {
-        /* over this turn's budget: handled in the next one */
+    if (budget_ <= 0 || over_output()) {
+        /* over this turn's budget, or what it asked for is not read:
+           handled later */
         if (early_ == NULL) {
             early_ = std::make_unique<Early>();
         }
@@ -649,8 +743,10 @@ void
 WsConnection::on_ping(std::string_view payload)
 {
     if (state_ == State::open) {
-        queue(Out{NULL, std::make_shared<const std::string>(
-                            ws::control_frame(ws::Opcode::pong, payload))});
+        auto pong = std::make_shared<const std::string>(
+                        ws::control_frame(ws::Opcode::pong, payload));
+        out_.reserve(out_.size() + 1);
+        queue(Out{NULL, std::move(pong)});
         write();
     }
 }
@@ -732,8 +828,13 @@ WsConnection::on_read()
         }
 
         if (early_ != NULL && !early_->later.empty()) {
-            /* the budget is spent: read no more until the next turn */
-            next_turn();
+            /* the budget is spent: read no more until the next turn, or
+               until the client has read what it asked for */
+            if (over_output()) {
+                paused_ = true;
+            } else {
+                next_turn();
+            }
             return;
         }
 
@@ -783,6 +884,12 @@ WsConnection::handle_later()
             break;
         }
 
+        if (over_output()) {
+            /* on_write() reads on when the client has read enough */
+            paused_ = true;
+            return false;
+        }
+
         if (budget_ <= 0) {
             next_turn();
             return false;
@@ -796,6 +903,18 @@ WsConnection::handle_later()
 
     trim_early();
     return true;
+}
+
+
+/*
+ * A client that does not read what it asks for (a flood of requests with
+ * big answers) is read no further until it has: slowed down, rather than
+ * closed as a slow reader while it reads as fast as it can.
+ */
+bool
+WsConnection::over_output() const noexcept
+{
+    return out_bytes_ > rt_.engine().config().max_buffered / 4;
 }
 
 
@@ -860,12 +979,18 @@ WsConnection::on_write()
     {
         /* our close frame is out and nothing more is expected */
         finish();
+        return;
+    }
+
+    if (paused_ && !over_output()) {
+        paused_ = false;
+        ngx_post_event(c_->read, &ngx_posted_events);
     }
 }
 
 
 void
-WsConnection::finish()
+WsConnection::finish() noexcept
 {
     if (state_ == State::done) {
         return;
@@ -897,36 +1022,26 @@ WsConnection::finish()
 
 
 void
-WsConnection::read_handler(ngx_event_t *rev)
+WsConnection::read_handler(ngx_event_t *rev) noexcept
 {
     auto *c = static_cast<ngx_connection_t *>(rev->data);
     WsConnection *ws = ngx_http_socketio_ws(c);
 
-    try {
-        ws->on_read();
-
-    } catch (...) {
-        ngx_http_socketio_log_exception(c->log, "websocket read");
-        ws->detach();
-        ws->finish();
-    }
+    ngx_http_socketio_seam_void(c->log, "websocket read",
+        [ws] { ws->on_read(); },
+        [ws] () noexcept { ws->detach(); ws->finish(); });
 }
 
 
 void
-WsConnection::write_handler(ngx_event_t *wev)
+WsConnection::write_handler(ngx_event_t *wev) noexcept
 {
     auto *c = static_cast<ngx_connection_t *>(wev->data);
     WsConnection *ws = ngx_http_socketio_ws(c);
 
-    try {
-        ws->on_write();
-
-    } catch (...) {
-        ngx_http_socketio_log_exception(c->log, "websocket write");
-        ws->detach();
-        ws->finish();
-    }
+    ngx_http_socketio_seam_void(c->log, "websocket write",
+        [ws] { ws->on_write(); },
+        [ws] () noexcept { ws->detach(); ws->finish(); });
 }
 
 
@@ -938,7 +1053,6 @@ ngx_http_socketio_websocket(ngx_http_request_t *r, Runtime &rt,
     eio::Session *session, std::string_view key, std::string sid)
 {
     WsConnection  *wsc;
-    bool           refused = false;
 
     /* owned by the connection's pool: it outlives the request */
     wsc = ngx_http_socketio_heap_new<WsConnection>(r->connection->pool, r, rt);
@@ -946,14 +1060,7 @@ ngx_http_socketio_websocket(ngx_http_request_t *r, Runtime &rt,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (session != NULL
-        && !session->attach_websocket(*wsc, Runtime::now()))
-    {
-        refused = true;
-        session = NULL;
-    }
-
-    wsc->start(session, refused, key, std::move(sid));
+    wsc->start(session, key, std::move(sid));
 
     return NGX_DONE;
 }

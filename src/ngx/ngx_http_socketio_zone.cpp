@@ -20,11 +20,12 @@
 
 
 static ngx_int_t ngx_http_socketio_init_zone(ngx_shm_zone_t *shm_zone,
-    void *data);
+    void *data) noexcept;
 
 
 ngx_shm_zone_t *
 ngx_http_socketio_add_zone(ngx_conf_t *cf, ngx_str_t *name, size_t size)
+    noexcept
 {
     ngx_shm_zone_t                 *shm_zone, **zp;
     ngx_http_socketio_zone_t       *zone;
@@ -76,6 +77,7 @@ ngx_http_socketio_add_zone(ngx_conf_t *cf, ngx_str_t *name, size_t size)
 
 char *
 ngx_http_socketio_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+    noexcept
 {
     char  *p = static_cast<char *>(conf);
 
@@ -110,7 +112,7 @@ ngx_http_socketio_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 
 static ngx_int_t
-ngx_http_socketio_init_zone(ngx_shm_zone_t *shm_zone, void *data)
+ngx_http_socketio_init_zone(ngx_shm_zone_t *shm_zone, void *data) noexcept
 {
     auto *zone = static_cast<ngx_http_socketio_zone_t *>(shm_zone->data);
     auto *ozone = static_cast<ngx_http_socketio_zone_t *>(data);
@@ -176,7 +178,7 @@ ngx_http_socketio_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
 char *
 ngx_http_socketio_status(ngx_conf_t *cf, ngx_command_t * /* cmd */,
-    void *conf)
+    void *conf) noexcept
 {
     auto *slcf = static_cast<ngx_http_socketio_loc_conf_t *>(conf);
 
@@ -258,9 +260,9 @@ state_name(uint32_t s)
 
 
 ngx_int_t
-ngx_http_socketio_status_handler(ngx_http_request_t *r) noexcept
+ngx_http_socketio_status_page(ngx_http_request_t *r)
 {
-    try {
+    {
         auto *slcf = static_cast<ngx_http_socketio_loc_conf_t *>(
                          ngx_http_get_module_loc_conf(r,
                                                       ngx_http_socketio_module));
@@ -473,9 +475,16 @@ ngx_http_socketio_status_handler(ngx_http_request_t *r) noexcept
                    prometheus ? "text/plain; version=0.0.4"
                               : "application/json",
                    body);
-
-    } catch (...) {
-        ngx_http_socketio_log_exception(r->connection->log, "status");
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
+}
+
+
+ngx_int_t
+ngx_http_socketio_status_handler(ngx_http_request_t *r) noexcept
+{
+    return ngx_http_socketio_seam(r->connection->log, "status",
+                                  ngx_int_t{NGX_HTTP_INTERNAL_SERVER_ERROR},
+                                  [r] {
+                                      return ngx_http_socketio_status_page(r);
+                                  });
 }

@@ -102,14 +102,7 @@ Session& Engine::open(TransportKind transport, Millis now,
         sid = make_id();
     }
 
-    auto session = std::make_unique<Session>(*this, sid, transport, now, ws);
-    Session& s = *session;
-    sessions_.emplace(s.sid(), std::move(session));
-    mark_dirty(s);
-    if (monitor_ != nullptr) {
-        monitor_->on_session_opened(s);
-    }
-    return s;
+    return keep(std::make_unique<Session>(*this, sid, transport, now, ws));
 }
 
 Session& Engine::adopt(std::string sid, WebSocketLink& ws, Millis now)
@@ -117,8 +110,15 @@ Session& Engine::adopt(std::string sid, WebSocketLink& ws, Millis now)
     now_ = now;
     auto session = std::make_unique<Session>(*this, sid, ws, now,
                                              Session::Adopted{});
-    Session& s = *session;
     sessions_.erase(sid);
+    return keep(std::move(session));
+}
+
+/* A new session joins the table; should that fail (memory), it is
+   destroyed, and its destructor takes it out of the engine's lists. */
+Session& Engine::keep(std::unique_ptr<Session> session)
+{
+    Session& s = *session;
     sessions_.emplace(s.sid(), std::move(session));
     mark_dirty(s);
     if (monitor_ != nullptr) {
@@ -127,15 +127,22 @@ Session& Engine::adopt(std::string sid, WebSocketLink& ws, Millis now)
     return s;
 }
 
-void Engine::release(Session& s)
+void Engine::forget(Session& s) noexcept
 {
     if (s.timer_key_ != never) {
         timers_.erase({s.timer_key_, &s});
+        s.timer_key_ = never;
     }
     if (s.dirty_) {
         dirty_.erase(std::remove(dirty_.begin(), dirty_.end(), &s),
                      dirty_.end());
+        s.dirty_ = false;
     }
+}
+
+void Engine::release(Session& s)
+{
+    forget(s);
     std::string sid = s.sid();
     sessions_.erase(sid);
 }
@@ -151,8 +158,10 @@ void Engine::mark_dirty(Session& s)
     if (s.dirty_) {
         return;
     }
-    s.dirty_ = true;
+    /* listed first: a session marked dirty but not listed (out of
+       memory in between) would never be flushed again */
     dirty_.push_back(&s);
+    s.dirty_ = true;
     if (dirty_.size() == 1) {
         waker_.wake();
     }
@@ -164,13 +173,14 @@ void Engine::reschedule(Session& s)
     if (key == s.timer_key_) {
         return;
     }
+    /* the new entry first: should it fail, the old one stands */
+    if (key != never) {
+        timers_.emplace(key, &s);
+    }
     if (s.timer_key_ != never) {
         timers_.erase({s.timer_key_, &s});
     }
     s.timer_key_ = key;
-    if (key != never) {
-        timers_.emplace(key, &s);
-    }
 }
 
 void Engine::flush()
@@ -180,9 +190,24 @@ void Engine::flush()
         std::vector<Session*> batch;
         batch.swap(dirty_);
 
-        for (Session* s : batch) {
-            s->dirty_ = false;
-            s->flush();
+        for (std::size_t i = 0; i < batch.size(); i++) {
+            batch[i]->dirty_ = false;
+            try {
+                batch[i]->flush();
+
+            } catch (...) {
+                /*
+                 * out of memory half way: the whole batch is due again
+                 * at the next flush (one with nothing to send sends
+                 * nothing), so that no session is left marked dirty and
+                 * never flushed
+                 */
+                for (Session* s : batch) {
+                    s->dirty_ = false;
+                    mark_dirty(*s);
+                }
+                throw;
+            }
         }
 
         for (Session* s : batch) {

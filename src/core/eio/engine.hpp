@@ -113,11 +113,14 @@ public:
 
     /* for Session */
     void mark_dirty(Session& s);
+    /* A session is destroyed: nothing of the engine's points to it. */
+    void forget(Session& s) noexcept;
 
     /* A random id of 20 URL-safe characters. */
     std::string make_id();
 
 private:
+    Session& keep(std::unique_ptr<Session> session);
     void reschedule(Session& s);
 
     Config config_;

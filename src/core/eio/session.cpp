@@ -59,7 +59,12 @@ Session::Session(Engine& engine, std::string sid, WebSocketLink& ws,
     mark_dirty();
 }
 
-Session::~Session() = default;
+Session::~Session()
+{
+    /* however it ends (closed, moved away, or never kept for want of
+       memory), the engine lets go of it */
+    engine_.forget(*this);
+}
 
 Millis Session::now() const noexcept
 {
