@@ -105,7 +105,7 @@ Session& Engine::open(TransportKind transport, Millis now,
     auto session = std::make_unique<Session>(*this, sid, transport, now, ws);
     Session& s = *session;
     sessions_.emplace(s.sid(), std::move(session));
-    mark_dirty(s);
+    s.mark_dirty();
     if (monitor_ != nullptr) {
         monitor_->on_session_opened(s);
     }
@@ -120,7 +120,7 @@ Session& Engine::adopt(std::string sid, WebSocketLink& ws, Millis now)
     Session& s = *session;
     sessions_.erase(sid);
     sessions_.emplace(s.sid(), std::move(session));
-    mark_dirty(s);
+    s.mark_dirty();
     if (monitor_ != nullptr) {
         monitor_->on_session_opened(s);
     }
@@ -129,10 +129,10 @@ Session& Engine::adopt(std::string sid, WebSocketLink& ws, Millis now)
 
 void Engine::release(Session& s)
 {
-    if (s.timer_key_ != never) {
-        timers_.erase({s.timer_key_, &s});
+    if (s.timer_key() != never) {
+        timers_.erase({s.timer_key(), &s});
     }
-    if (s.dirty_) {
+    if (s.flush_due()) {
         dirty_.erase(std::remove(dirty_.begin(), dirty_.end(), &s),
                      dirty_.end());
     }
@@ -146,12 +146,8 @@ Session* Engine::find(std::string_view sid) const
     return it == sessions_.end() ? nullptr : it->second.get();
 }
 
-void Engine::mark_dirty(Session& s)
+void Engine::queue_flush(Session& s)
 {
-    if (s.dirty_) {
-        return;
-    }
-    s.dirty_ = true;
     dirty_.push_back(&s);
     if (dirty_.size() == 1) {
         waker_.wake();
@@ -161,13 +157,13 @@ void Engine::mark_dirty(Session& s)
 void Engine::reschedule(Session& s)
 {
     Millis key = s.deadline();
-    if (key == s.timer_key_) {
+    if (key == s.timer_key()) {
         return;
     }
-    if (s.timer_key_ != never) {
-        timers_.erase({s.timer_key_, &s});
+    if (s.timer_key() != never) {
+        timers_.erase({s.timer_key(), &s});
     }
-    s.timer_key_ = key;
+    s.set_timer_key(key);
     if (key != never) {
         timers_.emplace(key, &s);
     }
@@ -181,17 +177,16 @@ void Engine::flush()
         batch.swap(dirty_);
 
         for (Session* s : batch) {
-            s->dirty_ = false;
             s->flush();
         }
 
         for (Session* s : batch) {
-            if (s->dirty_) {
+            if (s->flush_due()) {
                 continue;              /* it will come round again */
             }
             if (s->finished()) {
-                if (s->timer_key_ != never) {
-                    timers_.erase({s->timer_key_, s});
+                if (s->timer_key() != never) {
+                    timers_.erase({s->timer_key(), s});
                 }
                 std::string sid = s->sid();   /* not the dying one's own */
                 sessions_.erase(sid);
@@ -214,10 +209,10 @@ void Engine::on_timer(Millis now)
     }
 
     for (Session* s : due) {
-        timers_.erase({s->timer_key_, s});
-        s->timer_key_ = never;
+        timers_.erase({s->timer_key(), s});
+        s->set_timer_key(never);
         s->on_timer(now);
-        mark_dirty(*s);
+        s->mark_dirty();
     }
 
     flush();
@@ -228,11 +223,11 @@ bool Engine::touch(Session& s, Millis now)
     now_ = now;
     if (s.state() == Session::State::open && s.deadline() <= now) {
         s.on_timer(now);
-        mark_dirty(s);
+        s.mark_dirty();
     }
     if (s.state() == Session::State::open && s.expiring(now)) {
         s.expire();
-        mark_dirty(s);
+        s.mark_dirty();
     }
     return s.state() != Session::State::closed;
 }

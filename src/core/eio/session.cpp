@@ -68,7 +68,11 @@ Millis Session::now() const noexcept
 
 void Session::mark_dirty()
 {
-    engine_.mark_dirty(*this);
+    if (flush_due_) {
+        return;
+    }
+    flush_due_ = true;
+    engine_.queue_flush(*this);
 }
 
 /* --- handler side --- */
@@ -512,6 +516,9 @@ void Session::on_timer(Millis now)
 
 void Session::flush()
 {
+    /* what changes from here on needs a flush of its own */
+    flush_due_ = false;
+
     if (state_ == State::open && overflow_) {
         abort("transport buffer full");
     }
