@@ -168,7 +168,7 @@ public:
         {
             std::uint32_t len;
             std::memcpy(&len, rest_.data(), sizeof(len));
-            return rest_.substr(sizeof(len), len);
+            return std::string_view(rest_.data() + sizeof(len), len);
         }
         iterator& operator++() noexcept
         {
