@@ -3,6 +3,7 @@
 # N seconds (default 20; CI runs them that long, longer runs find more):
 #
 #     tests/fuzz/run.sh 600          # ten minutes a target
+#     FUZZ_TARGETS="records chat" tests/fuzz/run.sh 60   # only these
 #
 # Each target starts from its seed corpus in tests/fuzz/corpus/<target>
 # (examples from the specs) and keeps what it learns in build-fuzz/corpus.
@@ -21,7 +22,7 @@ cmake --build "$build" -j"$(nproc)" >/dev/null
 
 mkdir -p "$build/artifacts"
 status=0
-for target in ws_parser eio_payload sio_packet query chat; do
+for target in ${FUZZ_TARGETS:-ws_parser eio_payload sio_packet query chat records}; do
     corpus=$build/corpus/$target
     mkdir -p "$corpus"
     echo "== fuzz_$target for ${seconds}s"

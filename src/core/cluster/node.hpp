@@ -2,6 +2,7 @@
  * One worker's place in the cluster of workers that share a zone: its
  * slot, its cursor in the broadcast log, the sessions it owns (an
  * eio::Engine), and the requests it serves for sessions other workers own.
+ * What it says to the others are the typed records of records.hpp.
  *
  * Ordering: every worker reads the log in the same order, so a broadcast
  * is seen by all in the order it was published, and a session that moves
@@ -12,6 +13,27 @@
  * them; a worker's pin (the oldest record it still views) holds the log's
  * tail. When the log fills, workers turn their oldest views into private
  * copies (one per worker, not one per socket) and let the tail move.
+ *
+ * The node is one class whose member functions live in one file per
+ * concern, each file owning the state listed under its name below:
+ *   node.cpp        lifetime, the session table, after_flush's round
+ *   membership.cpp  the slot: claim, recover dead workers, depart, leave
+ *   log_bus.cpp     publishing, reading the log in order, decoding and
+ *                   dispatching records by kind, the pin, log pressure
+ *   forwarding.cpp  GETs, POSTs and WebSockets carried to the owner and
+ *                   back (proxies on the owner, pending requests here)
+ *   migration.cpp   sessions that move to the worker of their WebSocket
+ *   broadcast.cpp   broadcasts: encoded once into the log, delivered as
+ *                   views of its bytes
+ *   users.cpp       the chat's users, told to every worker
+ * One class rather than one per concern: they share one slot, one cursor
+ * and one order of the log, and call each other both ways (forwarding
+ * publishes through the bus; the bus dispatches to forwarding; migration
+ * takes a forwarded WebSocket's proxy; a dead slot ends requests of every
+ * kind). Classes of their own would each hold references to all the
+ * others: the same coupling, less visible. The records are where the
+ * concerns meet, and they are typed: each concern handles its kinds
+ * through an on() overload that gets the decoded record.
  */
 #pragma once
 
@@ -40,10 +62,6 @@
 
 namespace socketio::sio {
 class Server;
-}
-
-namespace socketio::util {
-class WireReader;
 }
 
 namespace socketio::cluster {
@@ -197,24 +215,53 @@ public:
     /* This worker's counters in the zone. */
     bus::Stats* stats() noexcept;
 
+    /* Records dropped because they did not decode (logged as warnings). */
+    std::uint64_t records_dropped() const noexcept { return dropped_; }
+
 private:
     class PollProxy;
     class WsProxy;
     struct Pending;
     struct RecordRef;
 
-    std::uint64_t publish(std::uint16_t to, Rec type,
-                          std::vector<std::string_view> parts);
+    /* --- membership.cpp --- */
+
+    bool take_slot(std::int32_t pid, std::uint32_t generation,
+                   std::uint32_t index);
+    /* A slot's sessions and users out of the zone, a part at a time. */
+    std::size_t erase_slot(std::uint16_t slot);
+    std::vector<bus::UserRecord> remove_users(std::uint16_t slot);
+    /* A worker died or left: what waits on it here is let go. */
+    void slot_gone(std::uint16_t slot);
+    void on(const records::SlotGone& m, const bus::Record& r);
+
+    /* --- log_bus.cpp --- */
+
+    /* A record for `to` (or any_slot): its log position, 0 when it waits
+       for room (it is published later, in order) or was dropped. */
+    template <typename T>
+    std::uint64_t send(std::uint16_t to, const T& record);
+    std::uint64_t publish(std::uint16_t to, Rec type, const Body& body);
     bool flush_pending();
     void wake_for(std::uint16_t to);
     void handle(const bus::Record& r);
+    template <typename T>
+    void dispatch(const bus::Record& r);
+    /* A record that does not decode: a warning, counted, nothing else. */
+    void drop(const bus::Record& r, DecodeError e);
+    void update_pin();
+    void relieve_pressure();
+    void log(int level, const std::string& message) { host_.log(level, message); }
+
+    /* --- forwarding.cpp --- */
+
     /* A request here that waits for a session elsewhere: its token. */
     template <typename T>
     std::uint64_t add_pending(std::string_view sid, std::uint16_t owner,
                               T* Pending::*which, T& request);
-    /* A request here that waited went away: the owner is told (`type`
-       says whether a GET or a WebSocket). */
-    void let_go(std::uint64_t token, Rec type);
+    /* A request here that waited went away: the owner is told. */
+    template <typename T>
+    void let_go(std::uint64_t token);
     /* The request here that an answer is for, taken out of pending_ (null
        when it went meanwhile). */
     template <typename T>
@@ -222,44 +269,89 @@ private:
     /* A request elsewhere that let go of a session here: the proxy goes,
        after `fn(session, proxy)` when the session is still here. */
     template <typename Proxies, typename Fn>
-    void end_proxy(Proxies& proxies, std::uint16_t from,
-                   util::WireReader& in, Fn fn);
-    void deliver(const bus::Record& r, eio::Session* only);
-    /* The n length-prefixed frames at `rest`, as views of the log's bytes
-       that pin the record while a socket holds one; false when a length
-       runs past the record. */
-    bool views(const bus::Record& r, std::string_view rest, std::uint32_t n,
-               std::vector<eio::EncodedPtr>& out);
+    void end_proxy(Proxies& proxies, std::uint16_t from, std::string_view sid,
+                   std::uint64_t token, Fn fn);
+    /* Departing: every request waiting here is answered as if done. */
+    void release_pending();
+    /* What waits here on `slot`, and what it asked of sessions here. */
+    void end_requests_of(std::uint16_t slot);
+    /* Proxies whose request was answered or closed. */
+    void drop_finished_proxies();
+    void on(const records::Post& m, const bus::Record& r);
+    void on(const records::PostDone& m, const bus::Record& r);
+    void on(const records::Poll& m, const bus::Record& r);
+    void on(const records::PollGone& m, const bus::Record& r);
+    void on(const records::PollReleased& m, const bus::Record& r);
+    void on(const records::PollAnswer& m, const bus::Record& r);
+    void on(const records::WsAttach& m, const bus::Record& r);
+    void on(const records::WsRefuse& m, const bus::Record& r);
+    void on(const records::WsIn& m, const bus::Record& r);
+    void on(const records::WsOut& m, const bus::Record& r);
+    void on(const records::WsClose& m, const bus::Record& r);
+    void on(const records::WsGone& m, const bus::Record& r);
+
+    /* --- migration.cpp --- */
+
+    /* Sessions here whose WebSocket another worker holds move there. */
+    void move_upgraded();
     void migrate(eio::Session& s, WsProxy& proxy);
-    void adopt(const bus::Record& r);
-    void slot_gone(std::uint16_t slot);
-    bool take_slot(std::int32_t pid, std::uint32_t generation,
-                   std::uint32_t index);
-    /* A slot's sessions and users out of the zone, a part at a time. */
-    std::size_t erase_slot(std::uint16_t slot);
-    std::vector<bus::UserRecord> remove_users(std::uint16_t slot);
+    /* Rec::migrate: a session arrives (adopt). */
+    void on(const records::Migrate& m, const bus::Record& r);
     void check_in_flight();
-    void update_pin();
-    void relieve_pressure();
-    void log(int level, const std::string& message) { host_.log(level, message); }
+
+    /* --- broadcast.cpp --- */
+
+    void on(const records::Broadcast& m, const bus::Record& r);
+    /* This worker's sockets among those `m` selects get views of its
+       frames in the log. `only`: a moved session's replay. */
+    void deliver(const records::Broadcast& m, const bus::Record& r,
+                 eio::Session* only);
+    /* The frames as views of the log's bytes that pin the record while a
+       socket holds one. */
+    void views(const bus::Record& r, const StringList& frames,
+               std::vector<eio::EncodedPtr>& out);
+    /* Views of records older than `keep_from` become private copies;
+       how many packets were copied. */
+    std::size_t copy_views_before(std::uint64_t keep_from);
+
+    /* --- users.cpp --- */
+
+    void on(const records::UserPut& m, const bus::Record& r);
+    void on(const records::UserRemoved& m, const bus::Record& r);
+
+    /* --- state --- */
 
     bus::Zone& zone_;
     bus::Log log_;
     eio::Engine& engine_;
     sio::Server* sio_;
     Host& host_;
+
+    /* membership */
     bus::LifeLocks life_locks_;
     bus::Liveness& liveness_;
-
-    UserListener* users_ = nullptr;
-
     std::uint16_t slot_ = bus::any_slot;
     std::uint32_t generation_ = 0;
-    std::uint64_t cursor_ = 0;
-    std::uint64_t seen_pressure_ = 0;
-    std::uint64_t next_token_ = 1;
     bool departed_ = false;
 
+    /* users */
+    UserListener* users_ = nullptr;
+
+    /* log bus */
+    std::uint64_t cursor_ = 0;
+    std::uint64_t seen_pressure_ = 0;
+    std::uint64_t dropped_ = 0;
+    /* records waiting for room in the log, in order */
+    struct Unpublished {
+        std::uint16_t to;
+        Rec type;
+        std::string body;
+    };
+    std::deque<Unpublished> unpublished_;
+    eio::Millis unpublished_since_ = 0;
+
+    /* forwarding */
+    std::uint64_t next_token_ = 1;
     /* requests here waiting for an owner elsewhere */
     std::unordered_map<std::uint64_t, std::unique_ptr<Pending>> pending_;
     /* requests elsewhere attached to sessions here, by (origin, token) */
@@ -268,18 +360,10 @@ private:
     std::map<std::pair<std::uint16_t, std::uint64_t>,
              std::unique_ptr<WsProxy>> wss_;
 
-    /* records the sockets here still view, oldest first */
+    /* broadcast: records the sockets here still view, oldest first */
     std::deque<std::weak_ptr<RecordRef>> refs_;
 
-    /* records waiting for room in the log, in order */
-    struct Unpublished {
-        std::uint16_t to;
-        Rec type;
-        std::string body;
-    };
-    std::deque<Unpublished> unpublished_;
-
-    /* sessions moved away, until the other worker has them */
+    /* migration: sessions moved away, until the other worker has them */
     struct InFlight {
         std::string sid;
         std::uint16_t to;
@@ -287,11 +371,11 @@ private:
         eio::Millis since;
     };
     std::vector<InFlight> in_flight_;
-    eio::Millis unpublished_since_ = 0;
 };
 
 /* The Socket.IO adapter over the log: rooms are this worker's; a
-   broadcast goes to every worker, each picking its own sockets. */
+   broadcast goes to every worker, each picking its own sockets (through
+   for_each, which selects this worker's sockets only). */
 class SharedAdapter final : public sio::Adapter {
 public:
     SharedAdapter(Node& node, std::string nsp) : node_(node),

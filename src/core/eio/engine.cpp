@@ -120,7 +120,7 @@ Session& Engine::keep(std::unique_ptr<Session> session)
 {
     Session& s = *session;
     sessions_.emplace(s.sid(), std::move(session));
-    mark_dirty(s);
+    s.mark_dirty();
     if (monitor_ != nullptr) {
         monitor_->on_session_opened(s);
     }
@@ -129,14 +129,13 @@ Session& Engine::keep(std::unique_ptr<Session> session)
 
 void Engine::forget(Session& s) noexcept
 {
-    if (s.timer_key_ != never) {
-        timers_.erase({s.timer_key_, &s});
-        s.timer_key_ = never;
+    if (s.timer_key() != never) {
+        timers_.erase({s.timer_key(), &s});
+        s.set_timer_key(never);
     }
-    if (s.dirty_) {
+    if (s.flush_due()) {
         dirty_.erase(std::remove(dirty_.begin(), dirty_.end(), &s),
                      dirty_.end());
-        s.dirty_ = false;
     }
 }
 
@@ -153,15 +152,9 @@ Session* Engine::find(std::string_view sid) const
     return it == sessions_.end() ? nullptr : it->second.get();
 }
 
-void Engine::mark_dirty(Session& s)
+void Engine::queue_flush(Session& s)
 {
-    if (s.dirty_) {
-        return;
-    }
-    /* listed first: a session marked dirty but not listed (out of
-       memory in between) would never be flushed again */
     dirty_.push_back(&s);
-    s.dirty_ = true;
     if (dirty_.size() == 1) {
         waker_.wake();
     }
@@ -170,17 +163,17 @@ void Engine::mark_dirty(Session& s)
 void Engine::reschedule(Session& s)
 {
     Millis key = s.deadline();
-    if (key == s.timer_key_) {
+    if (key == s.timer_key()) {
         return;
     }
     /* the new entry first: should it fail, the old one stands */
     if (key != never) {
         timers_.emplace(key, &s);
     }
-    if (s.timer_key_ != never) {
-        timers_.erase({s.timer_key_, &s});
+    if (s.timer_key() != never) {
+        timers_.erase({s.timer_key(), &s});
     }
-    s.timer_key_ = key;
+    s.set_timer_key(key);
 }
 
 void Engine::flush()
@@ -191,7 +184,6 @@ void Engine::flush()
         batch.swap(dirty_);
 
         for (std::size_t i = 0; i < batch.size(); i++) {
-            batch[i]->dirty_ = false;
             try {
                 batch[i]->flush();
 
@@ -199,24 +191,26 @@ void Engine::flush()
                 /*
                  * out of memory half way: the whole batch is due again
                  * at the next flush (one with nothing to send sends
-                 * nothing), so that no session is left marked dirty and
-                 * never flushed
+                 * nothing), so that no session is left due but unlisted
                  */
                 for (Session* s : batch) {
-                    s->dirty_ = false;
-                    mark_dirty(*s);
+                    if (s->flush_due()) {
+                        queue_flush(*s);
+                    } else {
+                        s->mark_dirty();
+                    }
                 }
                 throw;
             }
         }
 
         for (Session* s : batch) {
-            if (s->dirty_) {
+            if (s->flush_due()) {
                 continue;              /* it will come round again */
             }
             if (s->finished()) {
-                if (s->timer_key_ != never) {
-                    timers_.erase({s->timer_key_, s});
+                if (s->timer_key() != never) {
+                    timers_.erase({s->timer_key(), s});
                 }
                 std::string sid = s->sid();   /* not the dying one's own */
                 sessions_.erase(sid);
@@ -239,10 +233,10 @@ void Engine::on_timer(Millis now)
     }
 
     for (Session* s : due) {
-        timers_.erase({s->timer_key_, s});
-        s->timer_key_ = never;
+        timers_.erase({s->timer_key(), s});
+        s->set_timer_key(never);
         s->on_timer(now);
-        mark_dirty(*s);
+        s->mark_dirty();
     }
 
     flush();
@@ -253,11 +247,11 @@ bool Engine::touch(Session& s, Millis now)
     now_ = now;
     if (s.state() == Session::State::open && s.deadline() <= now) {
         s.on_timer(now);
-        mark_dirty(s);
+        s.mark_dirty();
     }
     if (s.state() == Session::State::open && s.expiring(now)) {
         s.expire();
-        mark_dirty(s);
+        s.mark_dirty();
     }
     return s.state() != Session::State::closed;
 }

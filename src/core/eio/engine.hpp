@@ -111,8 +111,9 @@ public:
     /* Shutdown: every session closes as if the client had gone. */
     void close_all(std::string_view reason);
 
-    /* for Session */
-    void mark_dirty(Session& s);
+    /* For Session::mark_dirty: the session is flushed at the next
+       flush(), once however often it asks until then. */
+    void queue_flush(Session& s);
     /* A session is destroyed: nothing of the engine's points to it. */
     void forget(Session& s) noexcept;
 

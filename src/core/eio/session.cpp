@@ -73,7 +73,13 @@ Millis Session::now() const noexcept
 
 void Session::mark_dirty()
 {
-    engine_.mark_dirty(*this);
+    if (flush_due_) {
+        return;
+    }
+    /* listed first: a session due but not listed (out of memory in
+       between) would never be flushed again */
+    engine_.queue_flush(*this);
+    flush_due_ = true;
 }
 
 /* --- handler side --- */
@@ -517,6 +523,9 @@ void Session::on_timer(Millis now)
 
 void Session::flush()
 {
+    /* what changes from here on needs a flush of its own */
+    flush_due_ = false;
+
     if (state_ == State::open && overflow_) {
         abort("transport buffer full");
     }

@@ -107,10 +107,15 @@ public:
         return state_ == State::closed && poll_ == nullptr
                && ws_ == nullptr && probe_ == nullptr;
     }
-
-    /* the engine's bookkeeping */
-    bool dirty_ = false;
-    Millis timer_key_ = never;
+    /* Something changed (output, a close) that the engine's next flush
+       hands to the transports: the session's transports are not up to
+       date until then. Queued with the engine once until that flush. */
+    bool flush_due() const noexcept { return flush_due_; }
+    void mark_dirty();
+    /* Where the engine filed this session among its timers (`never`: not
+       filed), for the engine to find it again in O(log n). */
+    Millis timer_key() const noexcept { return timer_key_; }
+    void set_timer_key(Millis key) noexcept { timer_key_ = key; }
 
 private:
     void on_packet(const Packet& p);
@@ -120,7 +125,6 @@ private:
     void abort(std::string_view reason, std::string_view final_poll = "1");
     void notify_close(std::string_view reason);
     void begin_closing();
-    void mark_dirty();
     void push_output();
     void release_transports();
 
@@ -135,6 +139,7 @@ private:
     TransportKind transport_;
     State state_ = State::open;
     bool endpoint_closed_ = false;
+    bool flush_due_ = false;
 
     /* output not yet handed to a transport */
     bool overflow_ = false;
@@ -168,6 +173,9 @@ private:
     Millis pong_deadline_ = never;
     Millis last_packet_;
     Millis closing_deadline_ = never;
+
+    /* the engine's timer set */
+    Millis timer_key_ = never;
 };
 
 }  // namespace socketio::eio

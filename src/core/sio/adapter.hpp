@@ -40,8 +40,10 @@ public:
     virtual void broadcast(const std::vector<eio::EncodedPtr>& packets,
                            const BroadcastOptions& opts) = 0;
 
-    /* Sockets selected as broadcast() would, for handlers that look up
-       one user (a private message by key). */
+    /* This process's sockets that broadcast() would select, for handlers
+       that look up one user (a private message by key) and for the
+       cluster node, which delivers a broadcast read from the zone's log
+       to the sockets of its own worker. */
     virtual void for_each(const BroadcastOptions& opts,
                           const std::function<void(Socket&)>& fn) = 0;
 

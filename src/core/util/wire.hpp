@@ -69,6 +69,8 @@ public:
 
     bool ok() const noexcept { return ok_; }
     std::size_t remaining() const noexcept { return in_.size(); }
+    /* what is left to read: where the next field starts */
+    std::string_view rest() const noexcept { return in_; }
     bool done() const noexcept { return in_.empty(); }
 
 private:
