@@ -550,6 +550,37 @@ ngx_http_socketio_create_loc_conf(ngx_conf_t *cf) noexcept
 }
 
 
+/* Two lists of strings (socketio_chat_relay) hold the same, in order. */
+static bool
+ngx_http_socketio_same_list(const ngx_array_t *a, const ngx_array_t *b)
+    noexcept
+{
+    ngx_uint_t   i;
+    ngx_str_t   *x, *y;
+
+    if (a == NULL || b == NULL) {
+        return a == b;
+    }
+
+    if (a->nelts != b->nelts) {
+        return false;
+    }
+
+    x = static_cast<ngx_str_t *>(a->elts);
+    y = static_cast<ngx_str_t *>(b->elts);
+
+    for (i = 0; i < a->nelts; i++) {
+        if (x[i].len != y[i].len
+            || ngx_strncmp(x[i].data, y[i].data, x[i].len) != 0)
+        {
+            return false;
+        }
+    }
+
+    return true;
+}
+
+
 static char *
 ngx_http_socketio_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     noexcept
@@ -628,7 +659,8 @@ ngx_http_socketio_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         || first->max_buffered != conf->max_buffered
         || first->max_sessions != conf->max_sessions
         || first->message_rate != conf->message_rate
-        || first->transports != conf->transports)
+        || first->transports != conf->transports
+        || !ngx_http_socketio_same_list(first->chat_relay, conf->chat_relay))
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "locations on the socketio zone \"%V\" differ in "

@@ -369,8 +369,31 @@ Runtime::on_session_upgraded(const eio::Session &)
 }
 
 
+/*
+ * nginx's level for each of the core's: the one place they meet.
+ */
+static ngx_uint_t
+ngx_http_socketio_log_level(util::LogLevel level) noexcept
+{
+    switch (level) {
+
+    case util::LogLevel::error:
+        return NGX_LOG_ERR;
+
+    case util::LogLevel::warn:
+        return NGX_LOG_WARN;
+
+    case util::LogLevel::info:
+        return NGX_LOG_INFO;
+
+    default:
+        return NGX_LOG_DEBUG;
+    }
+}
+
+
 void
-Runtime::on_session_closed(const eio::Session &s, std::string_view reason)
+Runtime::on_session_closed(const eio::Session &s, eio::Reason reason)
 {
     if (bus::Stats *st = stats()) {
         st->sessions.fetch_sub(1, std::memory_order_relaxed);
@@ -381,37 +404,36 @@ Runtime::on_session_closed(const eio::Session &s, std::string_view reason)
 
     node_->session_closed(s, reason);
 
-    if (reason == "rate limit") {
-        ngx_log_error(NGX_LOG_INFO, log_, 0,
+    const eio::ReasonInfo &why = eio::info(reason);
+    ngx_uint_t level = ngx_http_socketio_log_level(why.level);
+
+    switch (reason) {
+
+    case eio::Reason::rate_limit:
+        ngx_log_error(level, log_, 0,
                       "socketio: session %s closed: over socketio_message_rate "
                       "(%ui a second)", s.sid().c_str(), conf_.message_rate);
         return;
-    }
 
-    if (reason == "transport buffer full") {
-        ngx_log_error(NGX_LOG_INFO, log_, 0,
+    case eio::Reason::slow_reader:
+        ngx_log_error(level, log_, 0,
                       "socketio: session %s closed: a slow reader, over "
                       "socketio_output_limit (%uz bytes) unsent",
                       s.sid().c_str(), conf_.max_buffered);
         return;
-    }
 
-    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, log_, 0,
-                   "socketio: session %s closed: %*s", s.sid().c_str(),
-                   reason.size(), reason.data());
+    default:
+        ngx_log_error(level, log_, 0, "socketio: session %s closed: %*s",
+                      s.sid().c_str(), why.text.size(), why.text.data());
+    }
 }
 
 
 void
-Runtime::log(int level, std::string_view message)
+Runtime::log(util::LogLevel level, std::string_view message)
 {
-    static const ngx_uint_t levels[] = {
-        NGX_LOG_ERR, NGX_LOG_WARN, NGX_LOG_INFO, NGX_LOG_DEBUG
-    };
-
-    ngx_uint_t l = levels[level < 0 ? 0 : level > 3 ? 3 : level];
-
-    ngx_log_error(l, log_, 0, "socketio: zone \"%V\": %*s", &zone_.name,
+    ngx_log_error(ngx_http_socketio_log_level(level), log_, 0,
+                  "socketio: zone \"%V\": %*s", &zone_.name,
                   message.size(), message.data());
 }
 
@@ -554,7 +576,7 @@ Runtime::shutdown() noexcept
     ngx_http_socketio_seam_void(log_, "shutdown", [this] {
         /* sessions on their way here arrive first, to be closed too */
         node_->consume();
-        engine_->close_all("server shutting down");
+        engine_->close_all(eio::Reason::server_shutdown);
     });
 
     flush_now();

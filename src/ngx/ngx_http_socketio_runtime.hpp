@@ -58,13 +58,13 @@ public:
     void on_session_opened(const eio::Session &s) override;
     void on_session_upgraded(const eio::Session &s) override;
     void on_session_closed(const eio::Session &s,
-                           std::string_view reason) override;
+                           eio::Reason reason) override;
 
     /* cluster::Host */
     bool wake(std::uint16_t slot) override;
     void schedule() override;
     void retry_later() override;
-    void log(int level, std::string_view message) override;
+    void log(util::LogLevel level, std::string_view message) override;
     void users_gone(const std::vector<bus::UserRecord> &users) override;
 
     bool shutting_down() const noexcept { return shutting_down_; }

@@ -13,6 +13,7 @@
 #include "core/bus/log.hpp"
 #include "core/bus/table.hpp"
 #include "core/bus/zone.hpp"
+#include "core/eio/reason.hpp"
 
 #include <sys/random.h>
 
@@ -218,7 +219,7 @@ struct StatusWorker {
     long pid;
     unsigned generation;
     uint64_t values[11];
-    uint64_t disconnects[static_cast<int>(socketio::bus::Reason::count_)];
+    uint64_t disconnects[socketio::eio::reason_count];
 };
 
 const char *const status_names[] = {
@@ -240,6 +241,13 @@ const char *const status_help[] = {
     "requests carried to another worker",
     "sessions moved to the worker holding their WebSocket",
 };
+
+std::string_view
+ngx_http_socketio_reason_name(std::size_t k)
+{
+    return socketio::eio::info(static_cast<socketio::eio::Reason>(k)).counter;
+}
+
 
 const char *
 state_name(uint32_t s)
@@ -311,9 +319,7 @@ ngx_http_socketio_status_page(ngx_http_request_t *r)
             for (int k = 0; k < 11; k++) {
                 w.values[k] = v[k]->load(std::memory_order_relaxed);
             }
-            for (int k = 0; k < static_cast<int>(
-                                    socketio::bus::Reason::count_); k++)
-            {
+            for (std::size_t k = 0; k < socketio::eio::reason_count; k++) {
                 w.disconnects[k] = t.disconnects[k].load();
             }
             workers.push_back(w);
@@ -384,14 +390,12 @@ ngx_http_socketio_status_page(ngx_http_request_t *r)
             metric("disconnects_total", "sessions closed, by reason",
                    "counter");
             for (const auto &w : workers) {
-                for (int k = 0; k < static_cast<int>(
-                                        socketio::bus::Reason::count_); k++)
+                for (std::size_t k = 0; k < socketio::eio::reason_count; k++)
                 {
                     sample("disconnects_total",
                            ",worker=\"" + std::to_string(w.slot)
                            + "\",reason=\""
-                           + socketio::bus::reason_name(
-                                 static_cast<socketio::bus::Reason>(k))
+                           + std::string(ngx_http_socketio_reason_name(k))
                            + "\"",
                            w.disconnects[k]);
                 }
@@ -433,15 +437,13 @@ ngx_http_socketio_status_page(ngx_http_request_t *r)
                     body += "\":" + std::to_string(w.values[k]);
                 }
                 body += ",\"disconnects\":{";
-                for (int k = 0; k < static_cast<int>(
-                                        socketio::bus::Reason::count_); k++)
+                for (std::size_t k = 0; k < socketio::eio::reason_count; k++)
                 {
                     if (k > 0) {
                         body += ",";
                     }
                     body += "\"";
-                    body += socketio::bus::reason_name(
-                                static_cast<socketio::bus::Reason>(k));
+                    body += ngx_http_socketio_reason_name(k);
                     body += "\":" + std::to_string(w.disconnects[k]);
                 }
                 body += "}}";

@@ -92,7 +92,7 @@ class NullHandler final : public eio::Handler {
     class Endpoint final : public eio::Endpoint {
     public:
         void on_message(bool, std::string_view) override {}
-        void on_close(std::string_view) override {}
+        void on_close(eio::Reason) override {}
     };
 
 public:

@@ -70,7 +70,7 @@ inline void feed_lines(eio::Engine& engine, const std::uint8_t* data,
         engine.flush();
         engine.on_timer(now);
     }
-    engine.close_all("fuzz done");
+    engine.close_all(socketio::eio::Reason::server_shutdown);
 }
 
 }  // namespace fuzz

@@ -10,11 +10,14 @@
 #include "core/bus/log.hpp"
 #include "core/bus/table.hpp"
 #include "core/bus/zone.hpp"
+#include "core/eio/reason.hpp"
 
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <random>
+#include <set>
+#include <string_view>
 #include <vector>
 
 using namespace socketio::bus;
@@ -239,15 +242,21 @@ TEST(BusZone, FreshAttachWipesAnOldZone)
     EXPECT_EQ(z.slot(1).pin.load(), no_pin);
 }
 
-TEST(BusZone, ReasonNames)
+TEST(BusZone, EveryCloseReasonHasACounter)
 {
-    EXPECT_EQ(reason_of("transport close"), Reason::transport_close);
-    EXPECT_EQ(reason_of("transport buffer full"), Reason::slow_reader);
-    EXPECT_EQ(reason_of("forced close"), Reason::server_close);
-    EXPECT_EQ(reason_of("what"), Reason::other);
-    for (int i = 0; i < static_cast<int>(Reason::count_); i++) {
-        Reason r = static_cast<Reason>(i);
-        EXPECT_STRNE(reason_name(r), "") << i;
+    static_assert(socketio::eio::reason_count <= max_reasons);
+    std::set<std::string_view> names;
+    for (std::size_t i = 0; i < socketio::eio::reason_count; i++) {
+        const auto& r = socketio::eio::info(static_cast<socketio::eio::Reason>(i));
+        EXPECT_FALSE(r.text.empty()) << i;
+        EXPECT_TRUE(names.insert(r.counter).second) << r.counter;
     }
-    EXPECT_STREQ(reason_name(Reason::ping_timeout), "ping_timeout");
+    EXPECT_EQ(socketio::eio::info(socketio::eio::Reason::slow_reader).counter,
+              "slow_reader");
+    EXPECT_EQ(socketio::eio::text(socketio::eio::Reason::slow_reader),
+              "transport buffer full");
+    EXPECT_EQ(socketio::eio::info(socketio::eio::Reason::rate_limit).close_code,
+              1008);
+    EXPECT_EQ(socketio::eio::info(socketio::eio::Reason::parse_error).level,
+              socketio::util::LogLevel::info);
 }

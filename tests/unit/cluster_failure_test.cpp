@@ -113,7 +113,7 @@ TEST(ClusterDeadWorker, TheNextWorkerToJoinCleansUpAfterIt)
     EXPECT_EQ(rh->type, bus::record_padding);
     EXPECT_EQ(c.zone.slot(dead_slot).writing.load(), bus::no_pin);
     EXPECT_EQ(c.state(dead_slot), bus::SlotState::free);
-    EXPECT_EQ(d.host.count_logs(1, "died"), 1);
+    EXPECT_EQ(d.host.count_logs(LogLevel::warn, "died"), 1);
 
     /* A's sessions and users are gone from the zone; erin stays */
     for (const std::string& sid : {alice_sid, probed_sid}) {
@@ -205,10 +205,10 @@ TEST(ClusterDeadWorker, ItsStalePinIsLetGoWhenTheLogFills)
     }
 
     EXPECT_GT(c.log->pressure(), 0u);
-    EXPECT_EQ(b.host.count_logs(1, "died"), 1);
+    EXPECT_EQ(b.host.count_logs(LogLevel::warn, "died"), 1);
     EXPECT_EQ(c.state(a.slot()), bus::SlotState::free);
     EXPECT_EQ(ws.link->got, want);
-    EXPECT_EQ(b.host.count_logs(0, "dropped"), 0);
+    EXPECT_EQ(b.host.count_logs(LogLevel::error, "dropped"), 0);
 }
 
 TEST(ClusterLogPressure, HoldersCopyWhatTheyViewAndPublishingResumes)
@@ -254,9 +254,9 @@ TEST(ClusterLogPressure, HoldersCopyWhatTheyViewAndPublishingResumes)
     ASSERT_GT(pressure_at, 0u);
     EXPECT_LT(pressure_at, static_cast<std::uint64_t>(n) / 2);
     EXPECT_GT(c.log->tail(), tail0 + cap);
-    EXPECT_GE(h.host.count_logs(2, "under pressure"), 1);
-    EXPECT_GE(p.host.count_logs(1, "log is full"), 1);
-    EXPECT_EQ(p.host.count_logs(0, "dropped"), 0);
+    EXPECT_GE(h.host.count_logs(LogLevel::info, "under pressure"), 1);
+    EXPECT_GE(p.host.count_logs(LogLevel::warn, "log is full"), 1);
+    EXPECT_EQ(p.host.count_logs(LogLevel::error, "dropped"), 0);
     EXPECT_FALSE(p.host.runnable);   /* nothing waits to be published */
 
     /* the reader that keeps up got everything, in order */
@@ -310,7 +310,7 @@ TEST(ClusterLogPressure, ASocketOverItsOutputLimitIsDropped)
     EXPECT_EQ(h.closed, Strings{slow + " transport buffer full"});
     EXPECT_FALSE(c.owner_of(slow).has_value());
     EXPECT_EQ(h.stats().disconnects[static_cast<int>(
-                                        bus::Reason::slow_reader)]
+                                        eio::Reason::slow_reader)]
                   .load(),
               1u);
     EXPECT_EQ(fast.link->got, want);
@@ -484,7 +484,7 @@ TEST(ClusterDepart, RequestsToAnOwnerThatDepartsUnreadAreAnswered)
     b.node.ws_attach(s2, a.slot(), w);
 
     /* A shuts down as the Runtime does, without reading them */
-    a.engine.close_all("server shutting down");
+    a.engine.close_all(eio::Reason::server_shutdown);
     a.node.after_flush();
     a.node.depart();
     ASSERT_TRUE(c.settle());
@@ -537,7 +537,7 @@ TEST(ClusterDepart, ASessionMovingToADepartingWorkerLeavesNoGhost)
     EXPECT_FALSE(c.owner_of(sid).has_value());
 
     /* not even once both workers are gone */
-    a.engine.close_all("server shutting down");
+    a.engine.close_all(eio::Reason::server_shutdown);
     a.node.leave();
     b.node.leave();
     EXPECT_FALSE(c.user_named("alice").has_value());

@@ -54,6 +54,7 @@ namespace chat = socketio::chat;
 namespace cluster = socketio::cluster;
 using Strings = std::vector<std::string>;
 using Where = cluster::Node::Where;
+using LogLevel = socketio::util::LogLevel;
 
 /*
  * Liveness for workers that all run in this one process: a slot lives
@@ -94,7 +95,7 @@ public:
         retries++;
         runnable = true;
     }
-    void log(int level, std::string_view message) override
+    void log(socketio::util::LogLevel level, std::string_view message) override
     {
         logs.emplace_back(level, std::string(message));
     }
@@ -107,7 +108,7 @@ public:
     }
 
     /* log lines of this level that contain `part` */
-    int count_logs(int level, std::string_view part) const
+    int count_logs(socketio::util::LogLevel level, std::string_view part) const
     {
         int n = 0;
         for (const auto& [l, m] : logs) {
@@ -122,7 +123,7 @@ public:
     int schedules = 0;
     int retries = 0;
     bool runnable = false;                    /* consume() is due */
-    std::vector<std::pair<int, std::string>> logs;
+    std::vector<std::pair<socketio::util::LogLevel, std::string>> logs;
     std::vector<bus::UserRecord> gone;
     std::function<void(std::uint16_t)> on_wake;
     std::function<void(const std::vector<bus::UserRecord>&)> on_users_gone;
@@ -316,9 +317,9 @@ public:
             }
         }
         void on_session_closed(const eio::Session& s,
-                               std::string_view reason) override
+                               eio::Reason reason) override
         {
-            w.closed.push_back(s.sid() + " " + std::string(reason));
+            w.closed.push_back(s.sid() + " " + std::string(eio::text(reason)));
             if (bus::Stats* st = w.node.stats()) {
                 st->sessions--;
                 (s.transport() == eio::TransportKind::polling ? st->polling

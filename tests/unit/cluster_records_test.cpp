@@ -373,10 +373,10 @@ TEST(ClusterRecords, ANodeDropsWhatDoesNotDecodeAndReadsOn)
     for (Worker* w : {&a, &b}) {
         SCOPED_TRACE(w->name);
         EXPECT_EQ(w->node.records_dropped(), 5u);
-        EXPECT_EQ(w->host.count_logs(1, "dropped"), 5);
-        EXPECT_EQ(w->host.count_logs(1, "truncated"), 3);
-        EXPECT_EQ(w->host.count_logs(1, "unknown version"), 1);
-        EXPECT_EQ(w->host.count_logs(1, "type 999"), 1);
+        EXPECT_EQ(w->host.count_logs(LogLevel::warn, "dropped"), 5);
+        EXPECT_EQ(w->host.count_logs(LogLevel::warn, "truncated"), 3);
+        EXPECT_EQ(w->host.count_logs(LogLevel::warn, "unknown version"), 1);
+        EXPECT_EQ(w->host.count_logs(LogLevel::warn, "type 999"), 1);
     }
     /* the node goes on: a later broadcast too */
     c.broadcast(b, "/rec", "later");

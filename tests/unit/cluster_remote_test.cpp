@@ -531,7 +531,7 @@ TEST(ClusterMigration, TheLogKeepsWhatTheNewOwnerReplaysUntilItHasIt)
     c.broadcast(x, "/rec", "m", "[\"after\"]", {"r1"});
     ASSERT_TRUE(c.settle());
     EXPECT_EQ(u.ws->got.back(), ev("/rec", "m", "[\"after\"]"));
-    EXPECT_EQ(x.host.count_logs(0, "dropped"), 0);
+    EXPECT_EQ(x.host.count_logs(LogLevel::error, "dropped"), 0);
 }
 
 TEST(ClusterMigration, SeveralSessionsMoveBothWays)

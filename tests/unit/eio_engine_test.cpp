@@ -355,7 +355,7 @@ TEST(Engine, CloseAll)
     h.engine.flush();
     fakes::FakePoll& ga = h.poll(a, 1);
 
-    h.engine.close_all("server shutting down");
+    h.engine.close_all(socketio::eio::Reason::server_shutdown);
 
     ASSERT_TRUE(ga.answered());
     EXPECT_EQ(ga.last(), "1");

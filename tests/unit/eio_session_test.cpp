@@ -655,7 +655,7 @@ TEST_F(SessionTest, GracefulCloseOverPollingWithAWaitingGet)
         log.on_message = [](Session& s, bool, std::string_view d) {
             if (d == "bye") {
                 s.send(msg("goodbye"));
-                s.close("server says bye");
+                s.close(socketio::eio::Reason::forced_close);
                 s.send(msg("dropped"));
             }
         };
@@ -664,18 +664,18 @@ TEST_F(SessionTest, GracefulCloseOverPollingWithAWaitingGet)
     FakePoll& get = h.poll(sid, 1);
     EXPECT_FALSE(h.post(sid, "4bye", 2));
     EXPECT_EQ(get.responses, Strings{"4goodbye\x1e" "1"});
-    EXPECT_EQ(handler.log(sid).closes, Strings{"server says bye"});
+    EXPECT_EQ(handler.log(sid).closes, Strings{"forced close"});
     EXPECT_EQ(h.find(sid), nullptr);
 }
 
 TEST_F(SessionTest, GracefulCloseWaitsForTheNextGet)
 {
     std::string sid = h.open_polling(0);
-    s(sid).close("done");
+    s(sid).close(socketio::eio::Reason::forced_close);
     EXPECT_EQ(s(sid).state(), Session::State::open) << "deferred";
     h.engine.flush();
     EXPECT_EQ(s(sid).state(), Session::State::closing);
-    EXPECT_EQ(handler.log(sid).closes, Strings{"done"});
+    EXPECT_EQ(handler.log(sid).closes, Strings{"forced close"});
     /* input is no longer taken, but the GET is */
     EXPECT_TRUE(routed(sid, "GET"));
     EXPECT_FALSE(h.post(sid, "4ignored", 3));
@@ -689,7 +689,7 @@ TEST_F(SessionTest, GracefulCloseWaitsForTheNextGet)
 TEST_F(SessionTest, GracefulCloseGivesUpOnAGetThatNeverComes)
 {
     std::string sid = h.open_polling(0);
-    s(sid).close("done");
+    s(sid).close(socketio::eio::Reason::forced_close);
     h.engine.flush();
     /* min(ping timeout, 2 s) */
     EXPECT_EQ(h.engine.next_deadline(), 500);
@@ -697,7 +697,7 @@ TEST_F(SessionTest, GracefulCloseGivesUpOnAGetThatNeverComes)
     EXPECT_NE(h.find(sid), nullptr);
     h.engine.on_timer(500);
     EXPECT_EQ(h.find(sid), nullptr);
-    EXPECT_EQ(handler.log(sid).closes, Strings{"done"});
+    EXPECT_EQ(handler.log(sid).closes, Strings{"forced close"});
 }
 
 TEST_F(SessionTest, GracefulCloseOverWebSocket)
@@ -706,8 +706,8 @@ TEST_F(SessionTest, GracefulCloseOverWebSocket)
     std::string sid = h.engine.open(TransportKind::websocket, 0, &link).sid();
     h.engine.flush();
     s(sid).send(msg("last words"));
-    s(sid).close("done");
-    s(sid).close("twice");
+    s(sid).close(socketio::eio::Reason::forced_close);
+    s(sid).close(socketio::eio::Reason::connect_timeout);
     h.engine.flush();
     /* no close packet: over WebSocket the close frame says it all, as
        with the reference server */
@@ -718,7 +718,7 @@ TEST_F(SessionTest, GracefulCloseOverWebSocket)
     EXPECT_EQ(link.code, 1000);
     EXPECT_EQ(link.closes, 1);
     EXPECT_EQ(link.sent_after_close, 0);
-    EXPECT_EQ(handler.log(sid).closes, Strings{"done"});
+    EXPECT_EQ(handler.log(sid).closes, Strings{"forced close"});
     EXPECT_EQ(h.find(sid), nullptr);
 }
 
@@ -726,7 +726,7 @@ TEST_F(SessionTest, CloseFromInsideOnMessageIsDeferred)
 {
     handler.setup = [](fakes::EndpointLog& log) {
         log.on_message = [](Session& s, bool, std::string_view) {
-            s.close("first");
+            s.close(socketio::eio::Reason::forced_close);
         };
     };
     std::string sid = h.open_polling(0);
@@ -735,17 +735,17 @@ TEST_F(SessionTest, CloseFromInsideOnMessageIsDeferred)
     /* the second message came in the same POST, before the flush */
     EXPECT_EQ(handler.log(sid).messages.size(), 2u);
     EXPECT_EQ(get.responses, Strings{"1"});
-    EXPECT_EQ(handler.log(sid).closes, Strings{"first"});
+    EXPECT_EQ(handler.log(sid).closes, Strings{"forced close"});
 }
 
 TEST_F(SessionTest, EndpointIsToldOfTheCloseOnce)
 {
     std::string sid = h.open_polling(0);
-    s(sid).close("one");
+    s(sid).close(socketio::eio::Reason::forced_close);
     FakePoll a, b;
     ASSERT_FALSE(s(sid).on_poll(a, 1));
     h.engine.flush();
-    EXPECT_EQ(handler.log(sid).closes, Strings{"one"});
+    EXPECT_EQ(handler.log(sid).closes, Strings{"forced close"});
     EXPECT_TRUE(handler.log(sid).destroyed);
 }
 
@@ -871,7 +871,7 @@ TEST_F(SessionTest, SendWhileClosedIsDropped)
     ASSERT_FALSE(s(sid).on_poll(a, 1));
     ASSERT_TRUE(s(sid).on_poll(b, 1));
     s(sid).send(msg("x"));
-    s(sid).close("again");
+    s(sid).close(socketio::eio::Reason::forced_close);
     h.engine.flush();
     EXPECT_EQ(a.responses, Strings{"1"});
     EXPECT_EQ(handler.log(sid).closes, Strings{"transport error"});

@@ -162,9 +162,9 @@ public:
                 log_.on_message(session_, binary, data);
             }
         }
-        void on_close(std::string_view reason) override
+        void on_close(socketio::eio::Reason reason) override
         {
-            log_.closes.emplace_back(reason);
+            log_.closes.emplace_back(socketio::eio::text(reason));
         }
         Millis deadline() const override { return log_.deadline; }
         void on_timer(Millis now) override

@@ -549,7 +549,7 @@ TEST_F(SioTest, RandomTrafficKeepsTheBooksStraight)
             EXPECT_EQ(sock->session().state(), eio::Session::State::open);
         }
     }
-    h.engine.close_all("shutdown");
+    h.engine.close_all(socketio::eio::Reason::server_shutdown);
     EXPECT_TRUE(main.sockets.empty());
     EXPECT_TRUE(custom.sockets.empty());
     EXPECT_EQ(h.engine.size(), 0u);

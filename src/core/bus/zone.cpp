@@ -8,59 +8,6 @@
 
 namespace socketio::bus {
 
-const char* reason_name(Reason r) noexcept
-{
-    switch (r) {
-    case Reason::transport_close:
-        return "transport_close";
-    case Reason::transport_error:
-        return "transport_error";
-    case Reason::ping_timeout:
-        return "ping_timeout";
-    case Reason::parse_error:
-        return "parse_error";
-    case Reason::slow_reader:
-        return "slow_reader";
-    case Reason::rate_limit:
-        return "rate_limit";
-    case Reason::server_close:
-        return "server_close";
-    case Reason::shutdown:
-        return "shutdown";
-    default:
-        return "other";
-    }
-}
-
-Reason reason_of(std::string_view t) noexcept
-{
-    if (t == "transport close") {
-        return Reason::transport_close;
-    }
-    if (t == "transport error") {
-        return Reason::transport_error;
-    }
-    if (t == "ping timeout") {
-        return Reason::ping_timeout;
-    }
-    if (t == "parse error") {
-        return Reason::parse_error;
-    }
-    if (t == "transport buffer full") {
-        return Reason::slow_reader;
-    }
-    if (t == "rate limit") {
-        return Reason::rate_limit;
-    }
-    if (t == "server shutting down") {
-        return Reason::shutdown;
-    }
-    if (t == "connect timeout" || t == "forced close") {
-        return Reason::server_close;
-    }
-    return Reason::other;
-}
-
 bool LifeLocks::take(Slot& s) noexcept
 {
     /* a holder that died is as good as none: its slot was cleaned */

@@ -30,22 +30,9 @@ enum class SlotState : std::uint32_t {
     dead = 3,       /* its worker died; being cleaned */
 };
 
-/* Disconnect reasons counted per worker (status page). */
-enum class Reason : std::uint32_t {
-    transport_close,
-    transport_error,
-    ping_timeout,
-    parse_error,
-    slow_reader,
-    rate_limit,
-    server_close,
-    shutdown,
-    other,
-    count_,
-};
-
-const char* reason_name(Reason r) noexcept;
-Reason reason_of(std::string_view text) noexcept;
+/* Room for a counter per reason a session closes for (eio::Reason,
+   whose table names them on the status page). */
+inline constexpr std::size_t max_reasons = 16;
 
 /* Counters a worker keeps of itself; others only read them. */
 struct Stats {
@@ -60,7 +47,7 @@ struct Stats {
     std::atomic<std::uint64_t> broadcasts;
     std::atomic<std::uint64_t> forwarded;
     std::atomic<std::uint64_t> migrated;
-    std::atomic<std::uint64_t> disconnects[static_cast<int>(Reason::count_)];
+    std::atomic<std::uint64_t> disconnects[max_reasons];
 };
 
 struct alignas(64) Slot {

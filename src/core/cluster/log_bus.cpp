@@ -61,12 +61,12 @@ std::uint64_t Node::publish(std::uint16_t to, Rec type, const Body& body)
         }
         std::size_t size = body.size();
         if (size > log_.max_body()) {
-            log(0, "a record of " + std::to_string(size)
+            log(util::LogLevel::error, "a record of " + std::to_string(size)
                        + " bytes does not fit in the zone's log: dropped");
             return 0;
         }
         unpublished_since_ = engine_.now();
-        log(1, "the zone's log is full: publishing waits for workers to "
+        log(util::LogLevel::warn, "the zone's log is full: publishing waits for workers to "
                "let go of old records");
     }
 
@@ -85,7 +85,7 @@ bool Node::flush_pending()
                                 {u.body});
         if (!pos) {
             if (engine_.now() - unpublished_since_ > 5000) {
-                log(0, "the zone's log stayed full for 5 s: "
+                log(util::LogLevel::error, "the zone's log stayed full for 5 s: "
                        + std::to_string(unpublished_.size())
                        + " records dropped");
                 unpublished_.clear();
@@ -204,7 +204,7 @@ void Node::handle(const bus::Record& r)
 void Node::drop(const bus::Record& r, DecodeError e)
 {
     dropped_++;
-    log(1, "a record of type " + std::to_string(r.header->type)
+    log(util::LogLevel::warn, "a record of type " + std::to_string(r.header->type)
                + " from worker slot " + std::to_string(r.header->from)
                + " was dropped: " + std::string(describe(e)) + " ("
                + std::to_string(dropped_) + " dropped by this worker)");
@@ -238,7 +238,7 @@ void Node::relieve_pressure()
     std::size_t copied = copy_views_before(keep_from);
 
     if (copied > 0) {
-        log(2, "the zone's log is under pressure: " + std::to_string(copied)
+        log(util::LogLevel::info, "the zone's log is under pressure: " + std::to_string(copied)
                    + " queued packets copied out of it");
     }
 }

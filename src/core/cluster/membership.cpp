@@ -226,7 +226,7 @@ void Node::recover()
         s.state.store(static_cast<std::uint32_t>(bus::SlotState::free),
                       std::memory_order_release);
 
-        log(1, "worker slot " + std::to_string(i) + " (pid "
+        log(util::LogLevel::warn, "worker slot " + std::to_string(i) + " (pid "
                    + std::to_string(s.pid.load()) + ") died: "
                    + std::to_string(n) + " sessions and "
                    + std::to_string(users.size()) + " users dropped");

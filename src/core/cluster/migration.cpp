@@ -106,7 +106,7 @@ void Node::on(const records::Migrate& m, const bus::Record& r)
        the replay pin kept them: a position outside that is not read */
     std::uint64_t replay_from = m.from;
     if (replay_from > r.pos || replay_from < log_.tail()) {
-        log(1, "a session moved here with a replay position outside the "
+        log(util::LogLevel::warn, "a session moved here with a replay position outside the "
                "log: nothing replayed");
         replay_from = r.pos;
     }
@@ -174,7 +174,7 @@ void Node::check_in_flight()
         eio::Session& s = engine_.adopt(f.sid, dead_link, engine_.now());
         s.endpoint().restore(f.state);
         s.on_ws_gone(dead_link, engine_.now());
-        log(2, "a session sent to worker slot " + std::to_string(f.to)
+        log(util::LogLevel::info, "a session sent to worker slot " + std::to_string(f.to)
                    + " never arrived: closed here");
     }
 }

@@ -86,12 +86,15 @@ Node::Where Node::locate(std::string_view sid, std::uint16_t* owner)
     return Where::remote;
 }
 
-void Node::session_closed(const eio::Session& s, std::string_view reason)
+static_assert(eio::reason_count <= bus::max_reasons,
+              "the zone counts every reason a session closes for");
+
+void Node::session_closed(const eio::Session& s, eio::Reason reason)
 {
     forget(s.sid());
     if (auto* st = stats()) {
-        auto r = static_cast<std::size_t>(bus::reason_of(reason));
-        st->disconnects[r].fetch_add(1, std::memory_order_relaxed);
+        st->disconnects[static_cast<std::size_t>(reason)].fetch_add(
+            1, std::memory_order_relaxed);
     }
 }
 

@@ -47,6 +47,7 @@
 #include "core/eio/packet.hpp"
 #include "core/eio/session.hpp"
 #include "core/eio/transport.hpp"
+#include "core/util/log_level.hpp"
 #include "core/sio/adapter.hpp"
 
 #include <cstdint>
@@ -77,8 +78,7 @@ public:
     virtual void schedule() = 0;
     /* Publishing waits for room in the log: consume() again a little later. */
     virtual void retry_later() = 0;
-    /* Errors (0), warnings (1), information (2), debugging (3). */
-    virtual void log(int level, std::string_view message) = 0;
+    virtual void log(util::LogLevel level, std::string_view message) = 0;
     /* Users of a worker that died, gone from the directory. */
     virtual void users_gone(const std::vector<bus::UserRecord>& users) = 0;
 };
@@ -210,7 +210,7 @@ public:
     void after_flush();
 
     /* A local session closed (the engine's monitor says so). */
-    void session_closed(const eio::Session& s, std::string_view reason);
+    void session_closed(const eio::Session& s, eio::Reason reason);
 
     /* This worker's counters in the zone. */
     bus::Stats* stats() noexcept;
@@ -251,7 +251,10 @@ private:
     void drop(const bus::Record& r, DecodeError e);
     void update_pin();
     void relieve_pressure();
-    void log(int level, const std::string& message) { host_.log(level, message); }
+    void log(util::LogLevel level, const std::string& message)
+    {
+        host_.log(level, message);
+    }
 
     /* --- forwarding.cpp --- */
 

@@ -261,7 +261,7 @@ Millis Engine::next_deadline() const noexcept
     return timers_.empty() ? never : timers_.begin()->first;
 }
 
-void Engine::close_all(std::string_view reason)
+void Engine::close_all(Reason reason)
 {
     for (auto& [sid, s] : sessions_) {
         s->shutdown(reason);

@@ -44,7 +44,7 @@ public:
     virtual void on_session_opened(const Session& /* s */) {}
     virtual void on_session_upgraded(const Session& /* s */) {}
     virtual void on_session_closed(const Session& /* s */,
-                                   std::string_view /* reason */) {}
+                                   Reason /* reason */) {}
 };
 
 /* What an HTTP request asks for, in the terms the checks need. */
@@ -109,7 +109,7 @@ public:
     Millis next_deadline() const noexcept;
 
     /* Shutdown: every session closes as if the client had gone. */
-    void close_all(std::string_view reason);
+    void close_all(Reason reason);
 
     /* For Session::mark_dirty: the session is flushed at the next
        flush(), once however often it asks until then. */

@@ -6,6 +6,7 @@
 #pragma once
 
 #include "core/eio/config.hpp"
+#include "core/eio/reason.hpp"
 
 #include <memory>
 #include <string>
@@ -22,7 +23,7 @@ public:
 
     virtual void on_message(bool binary, std::string_view data) = 0;
     /* Called once, when the session stops taking input. */
-    virtual void on_close(std::string_view reason) = 0;
+    virtual void on_close(Reason reason) = 0;
 
     /* Its state, to carry the session to another worker, and back. */
     virtual std::string save() const { return {}; }

@@ -108,7 +108,7 @@ void Session::send(EncodedPtr packet)
     mark_dirty();
 }
 
-void Session::shutdown(std::string_view reason)
+void Session::shutdown(Reason reason)
 {
     if (transport_ == TransportKind::polling && poll_ == nullptr) {
         /* nobody to hand a close packet to, and no time to wait for one */
@@ -118,7 +118,7 @@ void Session::shutdown(std::string_view reason)
     close(reason);
 }
 
-void Session::close(std::string_view reason)
+void Session::close(Reason reason)
 {
     if (state_ != State::open || close_requested_) {
         return;
@@ -142,7 +142,7 @@ std::optional<Error> Session::on_poll(PollWaiter& waiter, Millis now)
     }
     if (poll_ != nullptr) {
         /* two GETs at once: the reference server drops the session */
-        abort("transport error");
+        abort(Reason::transport_error);
         return Error::bad_request;
     }
 
@@ -159,7 +159,7 @@ void Session::on_poll_gone(PollWaiter& waiter, Millis now)
     engine_.set_now(now);
     poll_ = nullptr;
     /* the client went away in the middle of a poll */
-    abort("transport error");
+    abort(Reason::transport_error);
 }
 
 void Session::on_poll_released(PollWaiter& waiter)
@@ -175,7 +175,7 @@ std::optional<Error> Session::begin_post()
         return Error::unknown_sid;
     }
     if (posting_) {
-        abort("transport error");
+        abort(Reason::transport_error);
         return Error::bad_request;
     }
     posting_ = true;
@@ -205,14 +205,14 @@ std::optional<Error> Session::on_post(std::string_view payload, Millis now)
 
     DecodedPayload decoded;
     if (!decode_payload(payload, decoded)) {
-        abort("parse error");
+        abort(Reason::parse_error);
         return Error::bad_request;
     }
 
     for (const Packet& p : decoded.packets) {
         if (p.type == PacketType::close) {
             /* the client leaves: a waiting GET ends with a noop */
-            abort("transport close", "6");
+            abort(Reason::transport_close, "6");
             break;
         }
         on_packet(p);
@@ -271,7 +271,7 @@ void Session::on_ws_message(WebSocketLink& link, bool binary,
             mark_dirty();
             return;
         }
-        abort("parse error");
+        abort(Reason::parse_error);
         return;
     }
 
@@ -279,7 +279,7 @@ void Session::on_ws_message(WebSocketLink& link, bool binary,
         on_probe_packet(p);
     } else if (&link == ws_) {
         if (p.type == PacketType::close) {
-            abort("transport close");
+            abort(Reason::transport_close);
             return;
         }
         on_packet(p);
@@ -329,7 +329,7 @@ void Session::on_ws_gone(WebSocketLink& link, Millis now)
         mark_dirty();
     } else if (&link == ws_) {
         ws_ = nullptr;
-        abort("transport close");
+        abort(Reason::transport_close);
     }
 }
 
@@ -348,19 +348,19 @@ void Session::on_packet(const Packet& p)
 
     case PacketType::ping:
         /* v4: only the server pings */
-        abort("transport error");
+        abort(Reason::transport_error);
         break;
 
     case PacketType::message:
         if (!within_rate()) {
-            abort("rate limit");
+            abort(Reason::rate_limit);
             break;
         }
         endpoint_->on_message(p.binary, p.data);
         break;
 
     case PacketType::close:
-        abort("transport close");
+        abort(Reason::transport_close);
         break;
 
     case PacketType::open:
@@ -396,7 +396,7 @@ bool Session::within_rate()
 
 /* --- closing --- */
 
-void Session::notify_close(std::string_view reason)
+void Session::notify_close(Reason reason)
 {
     if (!endpoint_closed_) {
         endpoint_closed_ = true;
@@ -407,7 +407,7 @@ void Session::notify_close(std::string_view reason)
     }
 }
 
-void Session::abort(std::string_view reason, std::string_view final_poll)
+void Session::abort(Reason reason, std::string_view final_poll)
 {
     if (state_ == State::closed) {
         return;
@@ -416,12 +416,9 @@ void Session::abort(std::string_view reason, std::string_view final_poll)
     out_.clear();
     out_bytes_ = 0;
     final_poll_ = final_poll;
-    if (reason == "rate limit" || reason == "transport buffer full") {
-        /* the client is told why, in the close frame */
-        close_code_ = 1008;
-        close_reason_ = reason == "rate limit" ? "message rate exceeded"
-                                               : "slow reader";
-    }
+    /* the client is told why in the close frame, where there is a why */
+    close_code_ = info(reason).close_code;
+    close_reason_ = info(reason).close_reason;
     notify_close(reason);
     mark_dirty();
 }
@@ -509,7 +506,7 @@ void Session::on_timer(Millis now)
         if (now - last_packet_ < c.ping_timeout) {
             pong_deadline_ = last_packet_ + c.ping_timeout;
         } else {
-            abort("ping timeout");
+            abort(Reason::ping_timeout);
             return;
         }
     }
@@ -527,7 +524,7 @@ void Session::flush()
     flush_due_ = false;
 
     if (state_ == State::open && overflow_) {
-        abort("transport buffer full");
+        abort(Reason::slow_reader);
     }
     if (state_ == State::open && close_requested_) {
         begin_closing();

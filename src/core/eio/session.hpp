@@ -16,6 +16,7 @@
 #include "core/eio/error.hpp"
 #include "core/eio/handler.hpp"
 #include "core/eio/packet.hpp"
+#include "core/eio/reason.hpp"
 #include "core/eio/transport.hpp"
 
 #include <cstdint>
@@ -64,10 +65,10 @@ public:
 
     void send(EncodedPtr packet);
     /* Closes after what is queued, with a close packet (deferred). */
-    void close(std::string_view reason);
+    void close(Reason reason);
     /* The server goes away: close() where a transport can carry the
        news, at once where none waits. */
-    void shutdown(std::string_view reason);
+    void shutdown(Reason reason);
 
     /* --- for the web server: polling --- */
 
@@ -100,7 +101,7 @@ public:
      * pingInterval + pingTimeout must find the session gone.
      */
     bool expiring(Millis now) const noexcept;
-    void expire() { abort("ping timeout"); }
+    void expire() { abort(Reason::ping_timeout); }
     void flush();
     bool finished() const noexcept
     {
@@ -122,8 +123,8 @@ private:
     bool within_rate();
     void on_probe_packet(const Packet& p);
     /* Immediate close. `final_poll` answers a waiting GET. */
-    void abort(std::string_view reason, std::string_view final_poll = "1");
-    void notify_close(std::string_view reason);
+    void abort(Reason reason, std::string_view final_poll = "1");
+    void notify_close(Reason reason);
     void begin_closing();
     void push_output();
     void release_transports();
@@ -147,9 +148,9 @@ private:
     std::uint16_t close_code_ = 1000;   /* for the WebSocket */
     std::vector<EncodedPtr> out_;
     std::size_t out_bytes_ = 0;
-    std::string close_request_;
+    Reason close_request_ = Reason::forced_close;
     std::string_view final_poll_ = "1";   /* a literal */
-    std::string_view close_reason_;       /* a literal */
+    std::string_view close_reason_;       /* a literal of the table */
 
     /* transports */
     PollWaiter* poll_ = nullptr;

@@ -50,7 +50,7 @@ public:
                                                   data));
     }
 
-    void on_close(std::string_view) override {}
+    void on_close(eio::Reason) override {}
 
 private:
     eio::Session& session_;

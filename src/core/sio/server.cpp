@@ -90,7 +90,7 @@ void Client::fail(std::string_view why)
     (void) why;
     failed_ = true;
     pending_.reset();
-    session_.close("parse error");
+    session_.close(eio::Reason::parse_error);
 }
 
 void Client::on_message(bool binary, std::string_view data)
@@ -279,12 +279,14 @@ bool Client::restore(std::string_view state)
     return r.ok();
 }
 
-void Client::on_close(std::string_view reason)
+void Client::on_close(eio::Reason why)
 {
     pending_.reset();
     connect_deadline_ = eio::never;
     deferred_.clear();
 
+    /* the handlers hear it as Socket.IO says it ("ping timeout", ...) */
+    std::string_view reason = eio::text(why);
     while (!sockets_.empty()) {
         remove(*sockets_.back(), reason);
     }
@@ -310,7 +312,7 @@ void Client::on_timer(eio::Millis now)
     if (now >= connect_deadline_) {
         connect_deadline_ = eio::never;
         if (sockets_.empty()) {
-            session_.close("connect timeout");
+            session_.close(eio::Reason::connect_timeout);
         }
     }
 

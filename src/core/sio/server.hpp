@@ -68,7 +68,7 @@ public:
     ~Client() override;
 
     void on_message(bool binary, std::string_view data) override;
-    void on_close(std::string_view reason) override;
+    void on_close(eio::Reason reason) override;
     eio::Millis deadline() const override;
     void on_timer(eio::Millis now) override;
     std::string save() const override;
