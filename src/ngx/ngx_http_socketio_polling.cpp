@@ -204,7 +204,8 @@ PollRequest::fail(socketio::eio::Error e)
  * A POST, from the body's first byte to the answer; for a session another
  * worker owns, the answer waits for that worker's verdict.
  */
-class PostRequest final : public socketio::cluster::RemotePost {
+class PostRequest final : public socketio::cluster::RemotePost,
+                          public socketio::eio::PostWaiter {
 public:
     PostRequest(ngx_http_request_t *r, Runtime &rt, std::string sid,
                 int owner)
@@ -215,6 +216,12 @@ public:
         try {
             if (token_ != 0) {
                 rt_.node().post_gone(token_);
+
+            } else if (waiting_) {
+                /* its packets are handled still; nobody is answered */
+                if (auto *s = rt_.engine().find(sid_)) {
+                    s->on_post_gone(*this);
+                }
 
             } else if (!done_ && owner_ < 0) {
                 /* the body never came whole: the session may take another
@@ -237,6 +244,13 @@ public:
     /* cluster::RemotePost */
     void done(std::optional<socketio::eio::Error> e) override;
 
+    /* eio::PostWaiter: the last packet of a long payload is handled */
+    void posted(std::optional<socketio::eio::Error> e) override
+    {
+        waiting_ = false;
+        done(e);
+    }
+
 private:
     ngx_int_t on_body(ngx_http_request_t *r);
     ngx_int_t answer(ngx_http_request_t *r,
@@ -248,6 +262,7 @@ private:
     int                  owner_;       /* -1: the session is here */
     uint64_t             token_ = 0;
     bool                 done_ = false;
+    bool                 waiting_ = false;    /* for its packets */
 };
 
 
@@ -374,7 +389,16 @@ PostRequest::on_body(ngx_http_request_t *r)
         return answer(r, socketio::eio::Error::unknown_sid);
     }
 
-    return answer(r, s->on_post(payload, Runtime::now()));
+    auto res = s->on_post(std::move(payload), Runtime::now(), this);
+
+    if (!res.later) {
+        return answer(r, res.error);
+    }
+
+    /* many packets: the session handles them a slice a turn, then says */
+    waiting_ = true;
+    r->main->count++;
+    return NGX_DONE;
 }
 
 

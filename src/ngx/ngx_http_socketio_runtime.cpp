@@ -110,6 +110,7 @@ Runtime::Runtime(const ngx_http_socketio_loc_conf_t &conf,
     init_event(timer_ev_, timer_handler, this, log_);
     init_event(consume_ev_, consume_handler, this, log_);
     init_event(retry_ev_, consume_handler, this, log_);
+    init_event(input_ev_, input_handler, this, log_);
     retry_ev_.cancelable = 1;
     flush_ev_.cancelable = 1;
 }
@@ -117,7 +118,7 @@ Runtime::Runtime(const ngx_http_socketio_loc_conf_t &conf,
 
 Runtime::~Runtime()
 {
-    for (ngx_event_t *ev : {&flush_ev_, &consume_ev_}) {
+    for (ngx_event_t *ev : {&flush_ev_, &consume_ev_, &input_ev_}) {
         if (ev->posted) {
             ngx_delete_posted_event(ev);
         }
@@ -321,6 +322,32 @@ Runtime::wake()
     if (!flush_ev_.posted) {
         ngx_post_event(&flush_ev_, &ngx_posted_events);
     }
+}
+
+
+/*
+ * A POST's packets a slice a turn: in the next iteration of the event
+ * loop, once the kernel has been asked what the other connections have
+ * (ngx_posted_events would run it again before any of them).
+ */
+void
+Runtime::more_input()
+{
+    if (!input_ev_.posted) {
+        ngx_post_event(&input_ev_, &ngx_posted_next_events);
+    }
+}
+
+
+void
+Runtime::input_handler(ngx_event_t *ev) noexcept
+{
+    auto *rt = static_cast<Runtime *>(ev->data);
+
+    ngx_http_socketio_seam_void(rt->log_, "post",
+                                [rt] { rt->engine_->continue_input(); });
+
+    rt->flush_now();
 }
 
 

@@ -52,6 +52,8 @@ public:
 
     /* eio::Waker: output is waiting, flush at the end of this iteration */
     void wake() override;
+    /* ...input is waiting (a POST's packets): the next iteration */
+    void more_input() override;
     /* eio::Random: session and socket ids come from the kernel's CSPRNG */
     void fill(unsigned char *out, std::size_t len) override;
     /* eio::Monitor: counters, the zone's table, the log */
@@ -79,6 +81,7 @@ private:
     static void timer_handler(ngx_event_t *ev) noexcept;
     static void consume_handler(ngx_event_t *ev) noexcept;
     static void wake_handler(ngx_event_t *ev) noexcept;
+    static void input_handler(ngx_event_t *ev) noexcept;
     void consume() noexcept;
     void arm_timer() noexcept;
     void open_wake_socket();
@@ -102,6 +105,7 @@ private:
     ngx_event_t timer_ev_;
     ngx_event_t consume_ev_;
     ngx_event_t retry_ev_;
+    ngx_event_t input_ev_;
     ngx_connection_t *wake_conn_ = nullptr;
     bool shutting_down_ = false;
 };

@@ -29,8 +29,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data,
     eio::Engine engine(eio::Config{}, echo, random, waker);
     eio::Session& s = engine.open(eio::TransportKind::polling, 0);
     if (!s.begin_post()) {
-        s.on_post(in, 1);
-        s.end_post();
+        s.on_post(std::string(in), 1);
+        while (engine.continue_input()) {
+            engine.flush();
+        }
     }
     engine.flush();
     return 0;

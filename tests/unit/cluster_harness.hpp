@@ -346,6 +346,7 @@ public:
     bool dead = false;           /* killed: never runs again */
     bool paused = false;         /* busy elsewhere: runs when resumed */
     int flushed_wakes = 0;       /* the waker's count at the last flush */
+    int handled_inputs = 0;      /* ...and of input waiting, handled */
 };
 
 /* The Engine.IO packet a broadcast of this event carries. */
@@ -492,6 +493,13 @@ public:
             consume(w);
             did = true;
         }
+        if (w.waker.inputs != w.handled_inputs) {
+            /* a POST's next slice, as the next turn of the loop runs it */
+            w.handled_inputs = w.waker.inputs;
+            w.engine.set_now(now);
+            w.engine.continue_input();
+            did = true;
+        }
         if (w.waker.wakes != w.flushed_wakes) {
             flush(w);
             did = true;
@@ -617,8 +625,7 @@ public:
         }
         std::optional<eio::Error> err = s->begin_post();
         if (!err) {
-            err = s->on_post(payload, now);
-            s->end_post();
+            err = s->on_post(std::string(payload), now).error;
         }
         EXPECT_TRUE(settle());
         return err;

@@ -651,3 +651,40 @@ TEST(ClusterRemote, AFailedUpgradeLeavesPollingAsItWas)
     EXPECT_FALSE(g.answered()) << "answered at once with \"" << g.last()
                                << "\"";
 }
+
+/* A POST of many packets at another worker: the owner handles them a
+   slice a turn, and answers once, after the last. */
+TEST(ClusterRemote, AManyPacketPostElsewhereIsAnsweredAfterItsLastSlice)
+{
+    Cluster c;
+    Worker& a = c.add("A", 101);
+    Worker& b = c.add("B", 102);
+
+    std::string sid = c.open_polling(a);
+    std::uint16_t owner = bus::any_slot;
+    ASSERT_EQ(b.node.locate(sid, &owner), Where::remote);
+
+    FakeRemotePost& connect = c.remote_post();
+    b.node.post(sid, owner, "40/rec,", connect);
+    ASSERT_TRUE(c.settle());
+    ASSERT_EQ(connect.results.size(), 1u);
+
+    std::string payload;
+    const int n = static_cast<int>(eio::post_slice) * 3;
+    for (int i = 0; i < n; i++) {
+        if (i > 0) {
+            payload += '\x1e';
+        }
+        payload += "42/rec,[\"e" + std::to_string(i) + "\"]";
+    }
+
+    FakeRemotePost& p = c.remote_post();
+    b.node.post(sid, owner, payload, p);
+    ASSERT_TRUE(c.settle());
+    ASSERT_EQ(p.results.size(), 1u);
+    EXPECT_FALSE(p.results[0].has_value());
+    ASSERT_EQ(a.rooms.events.size(), static_cast<std::size_t>(n));
+    EXPECT_NE(a.rooms.events.back().find("e" + std::to_string(n - 1)),
+              std::string::npos);
+    EXPECT_GT(a.waker.inputs, 0) << "it took more than one turn";
+}

@@ -504,7 +504,7 @@ TEST_F(SessionTest, Upgrade)
     ASSERT_TRUE(err);
     EXPECT_EQ(*err, Error::bad_request);
     EXPECT_EQ(s(sid).state(), Session::State::open);
-    EXPECT_EQ(s(sid).on_post("4x", 60), Error::bad_request);
+    EXPECT_EQ(s(sid).on_post("4x", 60).error, Error::bad_request);
 
     /* messages come in over the WebSocket */
     s(sid).on_ws_message(probe, false, "4over ws", 70);
@@ -875,4 +875,103 @@ TEST_F(SessionTest, SendWhileClosedIsDropped)
     h.engine.flush();
     EXPECT_EQ(a.responses, Strings{"1"});
     EXPECT_EQ(handler.log(sid).closes, Strings{"transport error"});
+}
+
+/* --- a POST's packets, a slice a turn --- */
+
+namespace {
+
+/* n message packets in one polling payload */
+std::string many(int n)
+{
+    std::string p;
+    for (int i = 0; i < n; i++) {
+        if (i > 0) {
+            p += '\x1e';
+        }
+        p += "4m" + std::to_string(i);
+    }
+    return p;
+}
+
+}  // namespace
+
+TEST_F(SessionTest, APostOfManyPacketsIsHandledASliceATurn)
+{
+    std::string sid = h.open_polling(0);
+    fakes::FakePostWaiter waiter;
+    const int n = static_cast<int>(post_slice) * 2 + 10;
+
+    ASSERT_FALSE(s(sid).begin_post());
+    int inputs = h.waker.inputs;
+    auto res = s(sid).on_post(many(n), 1, &waiter);
+    EXPECT_TRUE(res.later);
+    EXPECT_EQ(handler.log(sid).messages.size(), post_slice);
+    EXPECT_EQ(h.waker.inputs, inputs + 1) << "the next turn is asked for";
+
+    /* a second POST meanwhile is two at once */
+    EXPECT_TRUE(h.engine.continue_input());
+    EXPECT_EQ(handler.log(sid).messages.size(), 2 * post_slice);
+    EXPECT_EQ(waiter.answers, 0);
+
+    EXPECT_FALSE(h.engine.continue_input());
+    EXPECT_EQ(handler.log(sid).messages.size(), static_cast<std::size_t>(n));
+    EXPECT_EQ(handler.log(sid).messages.back().data,
+              "m" + std::to_string(n - 1));
+    EXPECT_EQ(waiter.answers, 1);
+    EXPECT_FALSE(waiter.error);
+
+    /* done: the session takes the next POST */
+    ASSERT_FALSE(s(sid).begin_post());
+    EXPECT_FALSE(s(sid).on_post("4again", 2).later);
+    EXPECT_EQ(handler.log(sid).messages.back().data, "again");
+}
+
+TEST_F(SessionTest, AnotherPostWhileTheSlicesGoOnIsTwoAtOnce)
+{
+    std::string sid = h.open_polling(0);
+    fakes::FakePostWaiter waiter;
+
+    ASSERT_FALSE(s(sid).begin_post());
+    ASSERT_TRUE(s(sid).on_post(many(200), 1, &waiter).later);
+
+    auto err = s(sid).begin_post();
+    ASSERT_TRUE(err);
+    EXPECT_EQ(*err, Error::bad_request);
+    EXPECT_EQ(s(sid).state(), Session::State::closed);
+
+    /* the first POST is answered, and the rest of it is not handled */
+    std::size_t handled = handler.log(sid).messages.size();
+    EXPECT_FALSE(h.engine.continue_input());
+    EXPECT_EQ(waiter.answers, 1);
+    EXPECT_EQ(handler.log(sid).messages.size(), handled);
+
+    /* with its POST answered, the closed session is let go */
+    h.engine.flush();
+    EXPECT_EQ(h.find(sid), nullptr);
+}
+
+TEST_F(SessionTest, APostThatGoesAwayIsNotAnsweredButItsPacketsAreHandled)
+{
+    std::string sid = h.open_polling(0);
+    fakes::FakePostWaiter waiter;
+
+    ASSERT_FALSE(s(sid).begin_post());
+    ASSERT_TRUE(s(sid).on_post(many(100), 1, &waiter).later);
+    s(sid).on_post_gone(waiter);
+
+    EXPECT_FALSE(h.engine.continue_input());
+    EXPECT_EQ(handler.log(sid).messages.size(), 100u);
+    EXPECT_EQ(waiter.answers, 0);
+}
+
+TEST_F(SessionTest, ASessionDestroyedMidPostLeavesNothingListed)
+{
+    std::string sid = h.open_polling(0);
+    fakes::FakePostWaiter waiter;
+
+    ASSERT_FALSE(s(sid).begin_post());
+    ASSERT_TRUE(s(sid).on_post(many(300), 1, &waiter).later);
+    h.engine.release(s(sid));
+    EXPECT_FALSE(h.engine.continue_input());
 }

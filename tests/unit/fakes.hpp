@@ -19,6 +19,8 @@
 #include <memory>
 #include <optional>
 #include <stdexcept>
+#include <gtest/gtest.h>
+
 #include <string>
 #include <string_view>
 #include <variant>
@@ -55,7 +57,21 @@ public:
 class CountingWaker final : public socketio::eio::Waker {
 public:
     void wake() override { wakes++; }
+    void more_input() override { inputs++; }
     int wakes = 0;
+    int inputs = 0;
+};
+
+/* A POST answered when its last packet is handled. */
+class FakePostWaiter final : public socketio::eio::PostWaiter {
+public:
+    void posted(std::optional<socketio::eio::Error> e) override
+    {
+        answers++;
+        error = e;
+    }
+    int answers = 0;
+    std::optional<socketio::eio::Error> error;
 };
 
 /* A polling GET: remembers what it was answered with. */
@@ -255,7 +271,7 @@ struct EngineHarness {
         return *polls.back();
     }
 
-    /* One POST, whole. */
+    /* One POST, whole: its slices handled as the next turns would. */
     std::optional<socketio::eio::Error> post(const std::string& sid,
                                              std::string_view payload,
                                              Millis now)
@@ -264,10 +280,17 @@ struct EngineHarness {
         if (auto err = s->begin_post()) {
             return err;
         }
-        auto err = s->on_post(payload, now);
-        s->end_post();
+        FakePostWaiter waiter;
+        auto res = s->on_post(std::string(payload), now, &waiter);
+        if (res.later) {
+            while (engine.continue_input()) {
+                engine.flush();
+            }
+            EXPECT_EQ(waiter.answers, 1);
+            res.error = waiter.error;
+        }
         engine.flush();
-        return err;
+        return res.error;
     }
 
     CountingRandom random;

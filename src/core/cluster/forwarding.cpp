@@ -231,6 +231,9 @@ void Node::drop_finished_proxies()
     for (auto it = wss_.begin(); it != wss_.end();) {
         it = it->second->done ? wss_.erase(it) : std::next(it);
     }
+    posts_.erase(std::remove_if(posts_.begin(), posts_.end(),
+                                [](const auto& p) { return p->done; }),
+                 posts_.end());
 }
 
 template <typename Proxies, typename Fn>
@@ -258,8 +261,17 @@ void Node::on(const records::Post& m, const bus::Record& r)
     } else if (auto err = s->begin_post()) {
         error = err;
     } else {
-        error = s->on_post(m.payload, engine_.now());
-        s->end_post();
+        /* a payload of many packets is answered when the last is handled */
+        auto proxy = std::make_unique<PostProxy>(*this, r.header->from,
+                                                 m.token);
+        posts_.reserve(posts_.size() + 1);
+        auto res = s->on_post(std::string(m.payload), engine_.now(),
+                              proxy.get());
+        if (res.later) {
+            posts_.push_back(std::move(proxy));
+            return;
+        }
+        error = res.error;
     }
     if (m.token != 0) {
         send(r.header->from, records::PostDone{m.token, error});

@@ -220,6 +220,7 @@ public:
 
 private:
     class PollProxy;
+    class PostProxy;
     class WsProxy;
     struct Pending;
     struct RecordRef;
@@ -362,6 +363,8 @@ private:
              std::unique_ptr<PollProxy>> polls_;
     std::map<std::pair<std::uint16_t, std::uint64_t>,
              std::unique_ptr<WsProxy>> wss_;
+    /* POSTs elsewhere whose packets sessions here handle over turns */
+    std::vector<std::unique_ptr<PostProxy>> posts_;
 
     /* broadcast: records the sockets here still view, oldest first */
     std::deque<std::weak_ptr<RecordRef>> refs_;

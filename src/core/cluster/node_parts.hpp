@@ -50,6 +50,29 @@ private:
     std::string sid_;
 };
 
+/* A POST on another worker, for a session here that handles its packets
+   over several turns: answered when the last is handled. */
+class Node::PostProxy final : public eio::PostWaiter {
+public:
+    PostProxy(Node& node, std::uint16_t origin, std::uint64_t token)
+        : node_(node), origin_(origin), token_(token) {}
+
+    void posted(std::optional<eio::Error> e) override
+    {
+        done = true;
+        if (token_ != 0) {
+            node_.send(origin_, records::PostDone{token_, e});
+        }
+    }
+
+    bool done = false;
+
+private:
+    Node& node_;
+    std::uint16_t origin_;
+    std::uint64_t token_;
+};
+
 /* A WebSocket on another worker, joined to a session here. */
 class Node::WsProxy final : public eio::WebSocketLink {
 public:

@@ -137,6 +137,44 @@ void Engine::forget(Session& s) noexcept
         dirty_.erase(std::remove(dirty_.begin(), dirty_.end(), &s),
                      dirty_.end());
     }
+    if (s.input_due()) {
+        input_.erase(std::remove(input_.begin(), input_.end(), &s),
+                     input_.end());
+    }
+}
+
+void Engine::queue_input(Session& s)
+{
+    input_.push_back(&s);
+    if (input_.size() == 1) {
+        waker_.more_input();
+    }
+}
+
+bool Engine::continue_input()
+{
+    std::vector<Session*> batch;
+    batch.swap(input_);
+
+    for (std::size_t i = 0; i < batch.size(); i++) {
+        try {
+            if (batch[i]->continue_post()) {
+                input_.push_back(batch[i]);
+            }
+
+        } catch (...) {
+            /* the one that failed goes on past the packet that failed,
+               and those after it wait as they did */
+            input_.insert(input_.end(), batch.begin() + i, batch.end());
+            waker_.more_input();
+            throw;
+        }
+    }
+
+    if (!input_.empty()) {
+        waker_.more_input();
+    }
+    return !input_.empty();
 }
 
 void Engine::release(Session& s)

@@ -34,7 +34,11 @@ public:
 class Waker {
 public:
     virtual ~Waker() = default;
+    /* Output is due: flush() at the end of this turn. */
     virtual void wake() = 0;
+    /* Input waits (a POST's packets, a slice a turn): continue_input()
+       in the next turn of the event loop, after the other connections. */
+    virtual void more_input() {}
 };
 
 /* Told what happens to sessions: for logs and counters. */
@@ -114,6 +118,10 @@ public:
     /* For Session::mark_dirty: the session is flushed at the next
        flush(), once however often it asks until then. */
     void queue_flush(Session& s);
+    /* For Session::on_post: the rest of its POST comes in later turns. */
+    void queue_input(Session& s);
+    /* A slice of each POST that waits; true while some still wait. */
+    bool continue_input();
     /* A session is destroyed: nothing of the engine's points to it. */
     void forget(Session& s) noexcept;
 
@@ -134,6 +142,7 @@ private:
     /* keyed by a view of the session's own id: no second copy of it */
     std::unordered_map<std::string_view, std::unique_ptr<Session>> sessions_;
     std::vector<Session*> dirty_;
+    std::vector<Session*> input_;
     std::set<std::pair<Millis, Session*>> timers_;
 };
 

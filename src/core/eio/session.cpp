@@ -182,46 +182,112 @@ std::optional<Error> Session::begin_post()
     return std::nullopt;
 }
 
-std::optional<Error> Session::on_post(std::string_view payload, Millis now)
+Session::PostResult Session::on_post(std::string payload, Millis now,
+                                     PostWaiter* waiter)
 {
     engine_.set_now(now);
-    posting_ = false;
 
     if (state_ == State::closed) {
-        return Error::unknown_sid;
+        posting_ = false;
+        return {false, Error::unknown_sid};
     }
     if (transport_ != TransportKind::polling) {
-        return Error::bad_request;
+        posting_ = false;
+        return {false, Error::bad_request};
     }
     if (state_ == State::closing) {
-        return std::nullopt;
+        posting_ = false;
+        return {};
     }
+
+    auto in = std::make_unique<PostInput>();
 
     /* a polling payload is text: read as UTF-8, as the reference does */
     auto repaired = util::repair_utf8(payload);
-    if (repaired) {
-        payload = *repaired;
-    }
+    in->payload = repaired ? std::move(*repaired) : std::move(payload);
 
-    DecodedPayload decoded;
-    if (!decode_payload(payload, decoded)) {
+    if (!decode_payload(in->payload, in->decoded)) {
+        posting_ = false;
         abort(Reason::parse_error);
-        return Error::bad_request;
+        return {false, Error::bad_request};
     }
 
-    for (const Packet& p : decoded.packets) {
+    post_ = std::move(in);
+
+    if (handle_post_slice()) {
+        post_.reset();
+        posting_ = false;
+        return {};
+    }
+
+    /* the rest in the next turns: a second POST meanwhile is refused,
+       as two at once are */
+    post_->waiter = waiter;
+    engine_.queue_input(*this);
+    return {true, std::nullopt};
+}
+
+void Session::on_post_gone(PostWaiter& waiter) noexcept
+{
+    if (post_ != nullptr && post_->waiter == &waiter) {
+        post_->waiter = nullptr;
+    }
+}
+
+/* Up to post_slice packets; true when the POST is done with. */
+bool Session::handle_post_slice()
+{
+    PostInput& in = *post_;
+
+    for (std::size_t n = 0; in.next < in.decoded.packets.size(); n++) {
+        if (n == post_slice) {
+            return false;
+        }
+
+        const Packet& p = in.decoded.packets[in.next++];
+
         if (p.type == PacketType::close) {
             /* the client leaves: a waiting GET ends with a noop */
             abort(Reason::transport_close, "6");
-            break;
+            return true;
         }
+
         on_packet(p);
+
         if (state_ != State::open) {
-            break;
+            return true;
         }
     }
 
-    return std::nullopt;
+    return true;
+}
+
+bool Session::continue_post()
+{
+    if (post_ == nullptr) {
+        return false;
+    }
+
+    if (state_ == State::open && !handle_post_slice()) {
+        return true;
+    }
+
+    finish_post();
+    return false;
+}
+
+void Session::finish_post()
+{
+    PostWaiter* waiter = post_->waiter;
+    post_.reset();
+    posting_ = false;
+
+    /* a session that closed meanwhile may be done with now */
+    mark_dirty();
+
+    if (waiter != nullptr) {
+        waiter->posted(std::nullopt);
+    }
 }
 
 /* --- WebSocket --- */

@@ -28,6 +28,9 @@
 
 namespace socketio::eio {
 
+/* Packets of a POST handled in one turn of the event loop. */
+inline constexpr std::size_t post_slice = 64;
+
 class Engine;
 
 enum class TransportKind { polling, websocket };
@@ -79,7 +82,19 @@ public:
     void on_poll_released(PollWaiter& waiter);
     /* A POST starts and ends; two at once close the session. */
     std::optional<Error> begin_post();
-    std::optional<Error> on_post(std::string_view payload, Millis now);
+    /* What on_post() says: the POST's answer now, or from its waiter
+       once the rest of its packets are handled (`later`). */
+    struct PostResult {
+        bool later = false;
+        std::optional<Error> error;
+    };
+    /* The POST's payload: post_slice packets now, the rest a slice a
+       turn of the event loop (Engine::continue_input). */
+    PostResult on_post(std::string payload, Millis now,
+                       PostWaiter* waiter = nullptr);
+    /* The POST went away before its answer: its packets are handled
+       still, nobody is answered. */
+    void on_post_gone(PostWaiter& waiter) noexcept;
     void end_post() noexcept { posting_ = false; }
 
     /* --- for the web server: WebSocket --- */
@@ -94,6 +109,9 @@ public:
 
     Millis deadline() const noexcept;
     void on_timer(Millis now);
+    /* The next slice of a POST's packets; true while more remain. */
+    bool continue_post();
+    bool input_due() const noexcept { return post_ != nullptr; }
     /*
      * Whether a request arriving now finds the session within a hair of
      * its ping timeout, the ping unanswered: clocks of client and server
@@ -106,7 +124,7 @@ public:
     bool finished() const noexcept
     {
         return state_ == State::closed && poll_ == nullptr
-               && ws_ == nullptr && probe_ == nullptr;
+               && ws_ == nullptr && probe_ == nullptr && post_ == nullptr;
     }
     /* Something changed (output, a close) that the engine's next flush
        hands to the transports: the session's transports are not up to
@@ -156,6 +174,17 @@ private:
     PollWaiter* poll_ = nullptr;
     WebSocketLink* ws_ = nullptr;
     bool posting_ = false;
+
+    /* a POST's packets not handled yet */
+    struct PostInput {
+        std::string payload;
+        DecodedPayload decoded;      /* views of `payload` */
+        std::size_t next = 0;
+        PostWaiter* waiter = nullptr;
+    };
+    std::unique_ptr<PostInput> post_;
+    bool handle_post_slice();
+    void finish_post();
 
     /* upgrade */
     bool probed_ = false;

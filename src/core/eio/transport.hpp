@@ -7,10 +7,12 @@
  */
 #pragma once
 
+#include "core/eio/error.hpp"
 #include "core/eio/packet.hpp"
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -25,6 +27,19 @@ public:
 
 protected:
     ~PollWaiter() = default;
+};
+
+/*
+ * A polling POST whose packets the session handles over several turns of
+ * the event loop (so that one client's payload cannot hold the worker):
+ * answered once the last is handled.
+ */
+class PostWaiter {
+public:
+    virtual void posted(std::optional<Error> e) = 0;
+
+protected:
+    ~PostWaiter() = default;
 };
 
 /* A WebSocket connection, before (probe) or after the upgrade. */
