@@ -72,9 +72,12 @@ fi
 # the nginx directories the package writes into
 mapfile -t paths < <(dpkg-deb -c "$deb" | awk '{print $6}' | sed 's|^\./|/|; s|/$||' | grep -v '^/\?$')
 snapshot() {
-    find /etc/nginx /usr/lib/nginx /usr/share/nginx/modules-available \
-         "/usr/share/doc/$name" -path /etc/nginx/sites-enabled/socketio-package-check -prune \
-         -o -print 2>/dev/null | LC_ALL=C sort
+    local d dirs=()
+    # the module directories exist only while some module package does
+    for d in /etc/nginx /usr/lib/nginx /usr/share/nginx/modules-available "/usr/share/doc/$name"; do
+        [ -e "$d" ] && dirs+=("$d")
+    done
+    find "${dirs[@]}" -path "$site" -prune -o -print | LC_ALL=C sort
 }
 existed=()
 for p in "${paths[@]}"; do
@@ -124,6 +127,7 @@ dpkg-query -W -f='${Depends}' "$name" | grep -q "$abi" || fail "$name does not d
 ls /usr/share/doc/$name/README.md* /usr/share/doc/$name/examples/existing-site.conf >/dev/null \
     || fail "the README and the examples are not in /usr/share/doc/$name"
 echo "$so, $enabled -> $available; depends on $abi"
+dpkg -L "$name" | sed 's/^/    /'
 
 echo "-- nginx -t with the module loaded"
 "$nginx" -t -q || fail "nginx -t with the module"
