@@ -18,7 +18,7 @@
 # socketio-protocol runs against it: the script's other case, a binary
 # built elsewhere whose nginx -V quotes its compiler flags.
 #
-#     t/run-nginx-versions.sh                # all of them (about 15 minutes on 2 cores)
+#     t/run-nginx-versions.sh                # all of them (15 to 20 minutes on 2 cores)
 #     t/run-nginx-versions.sh 1.31.4         # some versions (no system check then)
 #
 # The nginx sources are searched in $SOCKETIO_NGINX_SOURCES, by default
