@@ -17,7 +17,7 @@
 #      symlink in /etc/nginx/modules-enabled, /etc/nginx and the module
 #      directories as they were before.
 #
-#     t/run-package.sh [PACKAGE.deb]     # default: build/libnginx-mod-http-socketio_*.deb
+#     t/run-package.sh [PACKAGE.deb]     # default: the one conf/package.sh builds
 #
 # It leaves the machine as it found it, failing or not: the site file goes,
 # the package is purged, the system nginx it started is stopped. It refuses
@@ -45,8 +45,9 @@ fail() {
 if [ $# -gt 0 ]; then
     deb=$(realpath "$1")
 else
-    deb=$(ls -t "$root"/build/${name}_*.deb 2>/dev/null | head -1 || true)
-    [ -n "$deb" ] || fail "no build/${name}_*.deb: run conf/package.sh first"
+    # the one conf/package.sh builds from this checkout's conf/debian
+    deb=$root/build/${name}_$(dpkg-parsechangelog -l conf/debian/changelog -S Version)_$(dpkg --print-architecture).deb
+    [ -f "$deb" ] || fail "no $deb: run conf/package.sh first"
 fi
 [ -f "$deb" ] || fail "no package at $deb"
 [ -d t/node_modules/socket.io-client ] || fail "t/node_modules is missing: run conf/setup.sh first"
@@ -59,9 +60,14 @@ running_pid() {
     fi
 }
 
-if dpkg-query -W -f='${Status}' "$name" 2>/dev/null | grep -q "installed"; then
-    fail "$name is installed already; this check installs and purges it"
-fi
+# installed, half-installed, config-files...: anything dpkg still knows of
+package_state() {
+    local st
+    st=$(dpkg-query -W -f='${db:Status-Status}' "$name" 2>/dev/null || true)
+    [ "$st" = not-installed ] || echo "$st"
+}
+
+[ -z "$(package_state)" ] || fail "$name is $(package_state) already; this check installs and purges it"
 [ -z "$(running_pid)" ] || fail "the system nginx runs (pid $(running_pid)); this check starts and stops it"
 if [ -e /etc/nginx/sites-enabled/default ] && [ -n "$(ss -ltnH 'sport = :80')" ]; then
     fail "Debian's default site is enabled and port 80 is taken: the system nginx could not start"
@@ -102,7 +108,7 @@ cleanup() {
         kill -0 "$pid" 2>/dev/null && kill -TERM "$pid"
     fi
     rm -f "$site"
-    if dpkg-query -W -f='${Status}' "$name" 2>/dev/null | grep -q "installed"; then
+    if [ -n "$(package_state)" ]; then
         echo "run-package: purging $name"
         DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq "$name" >/dev/null
     fi
@@ -178,6 +184,7 @@ bad=$( { tail -c +"$((errlog_size + 1))" "$errlog" 2>/dev/null; cat "$check/erro
 echo "-- apt-get purge $name"
 rm -f "$site"
 DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq "$name" >/dev/null || fail "apt-get purge"
+[ -z "$(package_state)" ] || fail "after the purge dpkg has $name as $(package_state)"
 
 left=()
 for p in "${paths[@]}"; do
