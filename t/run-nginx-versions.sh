@@ -137,7 +137,7 @@ for v in "${versions[@]}"; do
 done
 
 echo "== nginx versions: $(( (SECONDS - t_start) / 60 )) min $(( (SECONDS - t_start) % 60 )) s in all"
-printf '   %s\n' "${summary[@]}"
+[ ${#summary[@]} -eq 0 ] || printf '   %s\n' "${summary[@]}"
 if [ ${#failed[@]} -gt 0 ]; then
     echo "FAILED:"
     printf '   %s\n' "${failed[@]}"
