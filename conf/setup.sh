@@ -13,6 +13,7 @@ packages=(
     build-essential cmake pkg-config git curl ca-certificates
     procps iproute2
     nginx nginx-dev libpcre2-dev libssl-dev zlib1g-dev
+    debhelper dpkg-dev
     libboost-json1.81-dev libwebsockets-dev
     googletest libgtest-dev libbenchmark-dev
     clang libclang-rt-14-dev valgrind
