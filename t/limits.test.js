@@ -278,10 +278,14 @@ describe('socketio_message_rate', () => {
 });
 
 describe('socketio_output_limit', () => {
-  it('a WebSocket that does not read is closed with 1008 "slow reader" and an info line; another client goes on', { ...T, timeout: 60000 }, async () => {
+  // The slow reader is sent what others post (the chat): a socket that does
+  // not read is closed once socketio_output_limit of it is unsent. (A socket
+  // that does not read the answers to its own messages is read no further
+  // instead: websocket.test.js, "a client that does not read its answers".)
+  it('a WebSocket that does not read what others send it is closed with 1008 "slow reader" and an info line; another client goes on', { ...T, timeout: 60000 }, async () => {
     const server = await startServer({
       path: PATH,
-      handler: 'echo',
+      handler: 'chat',
       pingInterval: 30000,
       pingTimeout: 30000,
       maxPayload: 100000,
@@ -292,19 +296,19 @@ describe('socketio_output_limit', () => {
     try {
       await good.ready;
       slow.write(frame(OP.text, '40'));
-      await slow.nextMessage();
-      await slow.nextMessage();
+      assert.match(await slow.nextMessage(), /^40\{"sid"/);
+      slow.write(frame(OP.text, '420["login","slow"]'));
+      assert.equal(await slow.nextMessage(), '430["Welcome slow!"]');
       slow.sock.pause();
+      assert.equal(await good.socket.timeout(3000).emitWithAck('login', 'good'), 'Welcome good!');
+      // the other client posts all along: every post goes to the slow one
       const msg = 'z'.repeat(90000);
-      const frames = [];
-      for (let i = 0; i < 400; i++) frames.push(frame(OP.text, `42["message","${i} ${msg}"]`));
-      slow.write(Buffer.concat(frames));
-      // the other client chats all along
       let stop = false;
       const chat = (async () => {
         for (let i = 0; !stop; i++) {
-          assert.equal(await good.socket.timeout(3000).emitWithAck('message-with-ack', i), i);
-          await sleep(50);
+          const text = `${i} ${msg}`;
+          assert.equal(await good.socket.timeout(3000).emitWithAck('message', text), `received "${text}"`);
+          await sleep(20);
         }
       })();
       try {
@@ -321,7 +325,10 @@ describe('socketio_output_limit', () => {
         stop = true;
         await chat;
       }
-      assert.equal(await good.socket.timeout(3000).emitWithAck('message-with-ack', 'after'), 'after');
+      // the other client goes on, and the slow one is gone from the chat
+      assert.equal(await good.socket.timeout(3000).emitWithAck('message', 'after'), 'received "after"');
+      const users = await good.socket.timeout(3000).emitWithAck('users');
+      assert.deepEqual(users.map((u) => u.name), ['good']);
     } finally {
       slow.destroy();
       good.socket.disconnect();

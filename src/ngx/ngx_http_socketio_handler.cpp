@@ -526,6 +526,9 @@ ngx_http_socketio_header_out(ngx_http_request_t *r, std::string_view name,
         return NGX_ERROR;
     }
 
+    /* fields other versions add (next, in 1.23) are left empty */
+    ngx_memzero(h, sizeof(ngx_table_elt_t));
+
     h->hash = 1;
     h->key.len = name.size();
     h->key.data = (u_char *) name.data();

@@ -104,6 +104,14 @@ PollRequest::park(uint64_t token) noexcept
     }
 #endif
 
+#if (NGX_HTTP_V3)
+    /* an HTTP/3 request's connection is a QUIC stream (nginx 1.25+):
+       its handlers are HTTP/3's, as an HTTP/2 stream's are HTTP/2's */
+    if (r_->connection->quic) {
+        return;
+    }
+#endif
+
     /*
      * an idle connection is told when the worker shuts down: the session
      * is then closed cleanly, and this GET answered with a close packet

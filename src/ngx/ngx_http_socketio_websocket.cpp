@@ -118,9 +118,13 @@ private:
     void send_close(std::uint16_t code, std::string_view reason);
     void detach() noexcept;
     void finish() noexcept;
+    void linger() noexcept;
+    void drain() noexcept;
     void take_over(std::string_view key);
 
-    enum class State { open, closing, done };
+    /* lingering: our close frame is out after an error; what the peer
+       still sends is read and dropped until it closes too */
+    enum class State { open, closing, lingering, done };
 
     ngx_http_request_t  *r_;
     ngx_connection_t    *c_;
@@ -380,7 +384,6 @@ WsConnection::release() noexcept
     }
 
     c_->data = this;
-    c_->log->action = const_cast<char *>("talking WebSocket");
 
     c_->read->handler = read_handler;
     c_->write->handler = write_handler;
@@ -400,6 +403,7 @@ WsConnection::release() noexcept
          */
         kept_ = r;
         release_ = NULL;              /* in that pool, which may go first */
+        c_->log->action = const_cast<char *>("talking WebSocket");
         return;
     }
 
@@ -408,6 +412,8 @@ WsConnection::release() noexcept
     /* logs the request (101), and frees its pool */
     ngx_http_free_request(r, 0);
 
+    /* after the request is freed: freeing it says "closing request" */
+    c_->log->action = const_cast<char *>("talking WebSocket");
     c_->destroyed = 0;
 
     /* header buffers, as a keepalive connection gives them back */
@@ -790,6 +796,11 @@ WsConnection::on_read()
         return;
     }
 
+    if (state_ == State::lingering) {
+        drain();
+        return;
+    }
+
     if (c_->close) {
         /* the worker is shutting down */
         if (c_->error || state_ != State::open) {
@@ -978,7 +989,11 @@ WsConnection::on_write()
         && (close_received_ || failed_))
     {
         /* our close frame is out and nothing more is expected */
-        finish();
+        if (close_received_) {
+            finish();
+        } else {
+            linger();
+        }
         return;
     }
 
@@ -986,6 +1001,66 @@ WsConnection::on_write()
         paused_ = false;
         ngx_post_event(c_->read, &ngx_posted_events);
     }
+}
+
+
+/*
+ * After an error the peer may still be sending (the rest of a message
+ * over socketio_max_payload, say): closing with its bytes unread would
+ * make the kernel reset the connection, and a reset can overtake the
+ * close frame that tells it why. As nginx's lingering close: no more
+ * writing, then what comes is read and dropped until the peer closes
+ * too, or for ngx_http_socketio_linger at most.
+ */
+void
+WsConnection::linger() noexcept
+{
+    state_ = State::lingering;
+
+#if (NGX_SSL)
+    if (c_->ssl == NULL)
+#endif
+    {
+        (void) ngx_shutdown_socket(c_->fd, NGX_WRITE_SHUTDOWN);
+    }
+
+    if (c_->read->timer_set) {
+        ngx_del_timer(c_->read);
+    }
+    ngx_add_timer(c_->read, ngx_http_socketio_linger);
+
+    drain();
+}
+
+
+void
+WsConnection::drain() noexcept
+{
+    static u_char  buf[16384];
+
+    if (c_->read->timedout) {
+        finish();
+        return;
+    }
+
+    for (int reads = 0; reads < ngx_http_socketio_reads_per_event; reads++) {
+        ssize_t n = c_->recv(c_, buf, sizeof(buf));
+
+        if (n == NGX_AGAIN) {
+            if (ngx_handle_read_event(c_->read, 0) != NGX_OK) {
+                finish();
+            }
+            return;
+        }
+
+        if (n == 0 || n == NGX_ERROR) {
+            finish();
+            return;
+        }
+    }
+
+    /* a peer that keeps sending does not keep the worker */
+    next_turn();
 }
 
 
