@@ -332,7 +332,7 @@ TEST(ClusterMigration, UpgradeAtAnotherWorkerMovesTheSession)
     EXPECT_EQ(moved_sock->id(), sock_id);
     auto rooms = moved_sock->adapter().rooms_of(*moved_sock);
     std::sort(rooms.begin(), rooms.end());
-    Strings want{sock_id, "chat:classic"};
+    Strings want{sock_id, "chat:classic", "chat:user:" + alice->key};
     std::sort(want.begin(), want.end());
     EXPECT_EQ(rooms, want);
 

@@ -172,10 +172,14 @@ void Chat::on_add_user(sio::Socket& s, Member& m, const sio::Event& e)
     }
     name(s, m, std::move(*valid), Dialect::demo);
 
-    std::string args = "[{";
-    field(args, "numUsers", directory_.count());
-    args += "}]";
-    s.emit("login", args);
+    directory_.count_all(
+        [this, &adapter = s.adapter(), id = s.id()](std::size_t n) {
+            std::string args = "[{";
+            field(args, "numUsers", n);
+            args += "}]";
+            with_socket(adapter, id,
+                        [&](sio::Socket& s) { s.emit("login", args); });
+        });
 }
 
 void Chat::on_message(sio::Socket& s, Member& m, const sio::Event& e)
@@ -257,24 +261,85 @@ void Chat::on_users(sio::Socket& s, const sio::Event& e)
         return;
     }
 
-    /* made once per change of the directory, however often asked */
+    if (!directory_.cluster_wide()) {
+        s.ack(*e.ack_id(), local_users());
+        return;
+    }
+
+    directory_.all_users(
+        [this, &adapter = s.adapter(), id = s.id(),
+         ack = *e.ack_id()](Directory::Users all) {
+            /* this server's list is made once per change of the
+               directory, however often asked; a cluster's answer is made
+               for the requests that waited for it together */
+            std::string made;
+            const std::string* json;
+            if (all.local) {
+                json = &local_users();
+            } else {
+                made = users_ack(all.users);
+                json = &made;
+            }
+            with_socket(adapter, id,
+                        [&](sio::Socket& s) { s.ack(ack, *json); });
+        });
+}
+
+/* This server's users, made once per change of the directory however
+   often asked. */
+const std::string& Chat::local_users()
+{
     if (users_json_.empty() || users_version_ != directory_.version()) {
         users_version_ = directory_.version();
-        users_json_ = "[[";
-        bool first = true;
-        for (const User& u : directory_.list()) {
-            if (!first) {
-                users_json_.push_back(',');
-            }
-            first = false;
-            users_json_ += "{";
-            field(users_json_, "key", u.key);
-            field(users_json_, "name", u.name);
-            users_json_ += "}";
-        }
-        users_json_ += "]]";
+        users_json_ = users_ack(directory_.list());
     }
-    s.ack(*e.ack_id(), users_json_);
+    return users_json_;
+}
+
+std::string Chat::users_ack(const std::vector<User>& users)
+{
+    std::string out = "[[";
+    bool first = true;
+    for (const User& u : users) {
+        if (!first) {
+            out.push_back(',');
+        }
+        first = false;
+        out += "{";
+        field(out, "key", u.key);
+        field(out, "name", u.name);
+        out += "}";
+    }
+    out += "]]";
+    return out;
+}
+
+std::string Chat::user_room(std::string_view key)
+{
+    std::string room = "chat:user:";
+    room.append(key);
+    return room;
+}
+
+void Chat::with_socket(sio::Adapter& adapter, const std::string& id,
+                       const std::function<void(sio::Socket&)>& fn)
+{
+    sio::BroadcastOptions just;
+    just.rooms.push_back(id);
+    adapter.for_each(just, fn);
+}
+
+std::string Chat::data_json(const sio::Socket& s) const
+{
+    const auto* m = static_cast<const Member*>(s.data.get());
+    if (m == nullptr || !m->named) {
+        return "{}";
+    }
+    std::string out = "{";
+    field(out, "key", m->key);
+    field(out, "name", m->name);
+    out += "}";
+    return out;
 }
 
 void Chat::on_private(sio::Socket& s, Member& m, const sio::Event& e)
@@ -295,11 +360,7 @@ void Chat::on_private(sio::Socket& s, Member& m, const sio::Event& e)
         }
     }
 
-    std::optional<User> target;
-    if (to != nullptr && text != nullptr) {
-        target = directory_.find(*to);
-    }
-    if (!target) {
+    if (to == nullptr || text == nullptr) {
         answer(s, e, "no such user");
         return;
     }
@@ -314,11 +375,23 @@ void Chat::on_private(sio::Socket& s, Member& m, const sio::Event& e)
     auto packet = sio::encode(sio::PacketType::event, s.nsp_name(),
                               std::nullopt, 0,
                               sio::event_payload("private message", args));
-    sio::BroadcastOptions to_one;
-    to_one.rooms.push_back(target->socket_id);
-    s.adapter().broadcast({packet}, to_one);
 
-    answer(s, e, "sent");
+    /* the user's own room: on whichever worker or server it is */
+    directory_.exists(
+        std::string(*to),
+        [&adapter = s.adapter(), id = s.id(), ack = e.ack_id(), packet,
+         room = user_room(*to)](bool found) {
+            if (found) {
+                sio::BroadcastOptions to_one;
+                to_one.rooms.push_back(room);
+                adapter.broadcast({packet}, to_one);
+            }
+            if (ack) {
+                with_socket(adapter, id, [&](sio::Socket& s) {
+                    s.ack(*ack, one_string(found ? "sent" : "no such user"));
+                });
+            }
+        });
 }
 
 void Chat::relay(sio::Socket& s, const sio::Event& e)
@@ -350,6 +423,7 @@ void Chat::name(sio::Socket& s, Member& m, std::string name, Dialect d)
 
     if (first) {
         m.key = directory_.new_key();
+        s.join(user_room(m.key));
     }
 
     if (m.dialect != d) {
@@ -388,11 +462,15 @@ void Chat::announce_joined(sio::Socket& s, const Member& m)
     user += "}]";
     to_room(s, room(Dialect::events), "user connected", user);
 
-    std::string joined = "[{";
-    field(joined, "username", m.name);
-    field(joined, "numUsers", directory_.count());
-    joined += "}]";
-    to_room(s, room(Dialect::demo), "user joined", joined);
+    directory_.count_all([this, &adapter = s.adapter(), nsp = s.nsp_name(),
+                          name = m.name, except = s.id()](std::size_t n) {
+        std::string joined = "[{";
+        field(joined, "username", name);
+        field(joined, "numUsers", n);
+        joined += "}]";
+        to_room(adapter, nsp, room(Dialect::demo), "user joined", joined,
+                except);
+    });
 }
 
 void Chat::announce_left(sio::Socket& s, const Member& m)
@@ -407,11 +485,15 @@ void Chat::announce_gone(sio::Adapter& adapter, std::string_view nsp,
     to_room(adapter, nsp, room(Dialect::events), "user disconnected",
             one_string(key), except);
 
-    std::string left = "[{";
-    field(left, "username", name);
-    field(left, "numUsers", directory_.count());
-    left += "}]";
-    to_room(adapter, nsp, room(Dialect::demo), "user left", left, except);
+    directory_.count_all([this, &adapter, nsp = std::string(nsp),
+                          name = std::string(name),
+                          except = std::string(except)](std::size_t n) {
+        std::string left = "[{";
+        field(left, "username", name);
+        field(left, "numUsers", n);
+        left += "}]";
+        to_room(adapter, nsp, room(Dialect::demo), "user left", left, except);
+    });
 }
 
 void Chat::users_gone(sio::Namespace& nsp, const std::vector<User>& users)

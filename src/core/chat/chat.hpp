@@ -15,6 +15,7 @@
 #include "core/sio/handler.hpp"
 
 #include <cstdint>
+#include <functional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -43,6 +44,9 @@ public:
     void on_disconnect(sio::Socket& socket, std::string_view reason) override;
     std::string save(const sio::Socket& socket) const override;
     void restore(sio::Socket& socket, std::string_view state) override;
+    /* {key, name} of a named socket: what other servers' fetchSockets()
+       see (the contract's "Several servers") */
+    std::string data_json(const sio::Socket& socket) const override;
 
     /*
      * Users whose worker died: they are gone from the directory already;
@@ -51,6 +55,8 @@ public:
     void users_gone(sio::Namespace& nsp, const std::vector<User>& users);
 
     static std::string_view room(Dialect d) noexcept;
+    /* chat:user:KEY, where a user's private messages go */
+    static std::string user_room(std::string_view key);
 
 private:
     struct Member;
@@ -63,6 +69,12 @@ private:
     void on_users(sio::Socket& s, const sio::Event& e);
     void on_private(sio::Socket& s, Member& m, const sio::Event& e);
     void relay(sio::Socket& s, const sio::Event& e);
+    static std::string users_ack(const std::vector<User>& users);
+    const std::string& local_users();
+    /* fn(the socket of this id), if it is still here (an answer that
+       took a round trip) */
+    static void with_socket(sio::Adapter& adapter, const std::string& id,
+                            const std::function<void(sio::Socket&)>& fn);
 
     void name(sio::Socket& s, Member& m, std::string name, Dialect d);
     void post(sio::Socket& s, const Member& m, std::string_view text);

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -36,6 +37,31 @@ public:
     /* Changes whenever list() would answer differently: what is made of
        the list is made again only then. */
     virtual std::uint64_t version() const = 0;
+
+    /*
+     * The same questions about every server of a cluster (the contract's
+     * "Several servers"): the answer may take a round trip, and comes to
+     * `done`, at once when nothing is to be asked of others. `local` in
+     * the answer: it is this server's own (list() and count() hold).
+     */
+    struct Users {
+        std::vector<User> users;
+        bool local = true;
+    };
+    /* Whether all_users() and the others ask other servers now. */
+    virtual bool cluster_wide() const { return false; }
+    virtual void all_users(std::function<void(Users)> done)
+    {
+        done(Users{list(), true});
+    }
+    virtual void count_all(std::function<void(std::size_t)> done)
+    {
+        done(count());
+    }
+    virtual void exists(std::string_view key, std::function<void(bool)> done)
+    {
+        done(find(key).has_value());
+    }
 };
 
 class LocalDirectory final : public Directory {

@@ -59,6 +59,13 @@ public:
        (no event is told: the socket stays connected all along). */
     virtual std::string save(const Socket& /* socket */) const { return {}; }
     virtual void restore(Socket& /* socket */, std::string_view /* state */) {}
+
+    /* What a cluster member's fetchSockets() shows as the socket's
+       `data`, as JSON text (an object). */
+    virtual std::string data_json(const Socket& /* socket */) const
+    {
+        return "{}";
+    }
 };
 
 }  // namespace socketio::sio

@@ -4,6 +4,8 @@
 #include "core/eio/session.hpp"
 #include "core/util/wire.hpp"
 
+#include <boost/json/serialize.hpp>
+
 #include <algorithm>
 
 namespace socketio::sio {
@@ -208,7 +210,20 @@ void Client::connect(const std::string& nsp_name, const Packet& p)
                          payload));
 
     static const boost::json::value empty_auth = boost::json::object();
+    if (p.has_payload && p.json.is_object() && !p.json.get_object().empty()) {
+        s.set_auth_json(boost::json::serialize(p.json));
+    }
     nsp->handler().on_connect(s, p.has_payload ? p.json : empty_auth);
+}
+
+void Client::disconnect(Socket& socket, bool close)
+{
+    session_.send(encode(PacketType::disconnect, socket.nsp_name(),
+                         std::nullopt, 0, {}));
+    remove(socket, "server namespace disconnect");
+    if (close) {
+        session_.close(eio::Reason::forced_close);
+    }
 }
 
 void Client::remove(Socket& socket, std::string_view reason)

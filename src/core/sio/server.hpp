@@ -80,6 +80,9 @@ public:
         return sockets_;
     }
 
+    /* The server disconnects one of its sockets (Socket::disconnect). */
+    void disconnect(Socket& socket, bool close);
+
     /* Work a handler asked to run later (Socket::after). */
     void defer(Socket& socket, eio::Millis at,
                std::function<void(Socket&)> fn);

@@ -95,4 +95,11 @@ void Socket::leave(std::string_view room)
     adapter().remove(*this, room);
 }
 
+void Socket::disconnect(bool close)
+{
+    if (client_ != nullptr) {
+        client_->disconnect(*this, close);
+    }
+}
+
 }  // namespace socketio::sio

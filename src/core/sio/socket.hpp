@@ -65,6 +65,16 @@ public:
     void join(std::string_view room);
     void leave(std::string_view room);
 
+    /* The server disconnects it (socket.disconnect(close) of the
+       reference): the client is told, the handler hears "server
+       namespace disconnect"; `close` closes the whole connection too. */
+    void disconnect(bool close);
+
+    /* The CONNECT packet's auth, as JSON text ("{}" when it had none):
+       what a cluster's fetchSockets() shows of its handshake. */
+    const std::string& auth_json() const noexcept { return auth_; }
+    void set_auth_json(std::string auth) { auth_ = std::move(auth); }
+
     /* An ACK or BINARY_ACK from the client. Unknown ids are ignored. */
     void on_ack(const Packet& p);
 
@@ -80,6 +90,7 @@ private:
     eio::Session& session_;
     Client* client_;
     std::uint64_t next_ack_ = 0;
+    std::string auth_;
     std::map<std::uint64_t, AckCallback> acks_;
 };
 
