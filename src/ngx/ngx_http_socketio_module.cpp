@@ -36,6 +36,8 @@ static char *ngx_http_socketio(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf) noexcept;
 static char *ngx_http_socketio_set_list(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf) noexcept;
+static char *ngx_http_socketio_redis(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf) noexcept;
 static ngx_int_t ngx_http_socketio_init_process(ngx_cycle_t *cycle) noexcept;
 static ngx_int_t ngx_http_socketio_start_runtimes(ngx_cycle_t *cycle);
 static void ngx_http_socketio_exit_process(ngx_cycle_t *cycle) noexcept;
@@ -167,6 +169,13 @@ static ngx_command_t  ngx_http_socketio_commands[] = {
       ngx_http_socketio_set_list,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_socketio_loc_conf_t, chat_relay),
+      NULL },
+
+    { ngx_string("socketio_redis"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_socketio_redis,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_socketio_loc_conf_t, redis),
       NULL },
 
       ngx_null_command
@@ -545,6 +554,7 @@ ngx_http_socketio_create_loc_conf(ngx_conf_t *cf) noexcept
     conf->allow_origin = static_cast<ngx_array_t *>(NGX_CONF_UNSET_PTR);
     conf->chat_relay = static_cast<ngx_array_t *>(NGX_CONF_UNSET_PTR);
     conf->zone = static_cast<ngx_shm_zone_t *>(NGX_CONF_UNSET_PTR);
+    conf->redis = static_cast<ngx_http_socketio_redis_t *>(NGX_CONF_UNSET_PTR);
 
     return conf;
 }
@@ -581,6 +591,27 @@ ngx_http_socketio_same_list(const ngx_array_t *a, const ngx_array_t *b)
 }
 
 
+/* Two socketio_redis settings are the same cluster, reached the same way. */
+static bool
+ngx_http_socketio_same_redis(const ngx_http_socketio_redis_t *a,
+    const ngx_http_socketio_redis_t *b) noexcept
+{
+    auto same = [](const ngx_str_t &x, const ngx_str_t &y) {
+        return x.len == y.len && ngx_strncmp(x.data, y.data, x.len) == 0;
+    };
+
+    if (a == NULL || b == NULL) {
+        return a == b;
+    }
+
+    return a == b
+           || (same(a->address, b->address) && same(a->user, b->user)
+               && same(a->password, b->password) && a->db == b->db
+               && same(a->prefix, b->prefix)
+               && a->requests_timeout == b->requests_timeout);
+}
+
+
 static char *
 ngx_http_socketio_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     noexcept
@@ -609,6 +640,7 @@ ngx_http_socketio_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                                   |NGX_HTTP_SOCKETIO_WEBSOCKET));
     ngx_conf_merge_ptr_value(conf->allow_origin, prev->allow_origin, NULL);
     ngx_conf_merge_ptr_value(conf->chat_relay, prev->chat_relay, NULL);
+    ngx_conf_merge_ptr_value(conf->redis, prev->redis, NULL);
 
     if (conf->ping_interval == 0 || conf->ping_timeout == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -660,7 +692,8 @@ ngx_http_socketio_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         || first->max_sessions != conf->max_sessions
         || first->message_rate != conf->message_rate
         || first->transports != conf->transports
-        || !ngx_http_socketio_same_list(first->chat_relay, conf->chat_relay))
+        || !ngx_http_socketio_same_list(first->chat_relay, conf->chat_relay)
+        || !ngx_http_socketio_same_redis(first->redis, conf->redis))
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "locations on the socketio zone \"%V\" differ in "
@@ -735,4 +768,128 @@ ngx_http_socketio_set_list(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     return NGX_CONF_OK;
+}
+
+
+/*
+ * socketio_redis address [user=name] [password=secret] [db=number]
+ *                [prefix=socket.io] [requests_timeout=5s];
+ *
+ * The address is host:port (6379 by default) or unix:/path, resolved
+ * now, as nginx resolves an upstream's.
+ */
+static char *
+ngx_http_socketio_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+    noexcept
+{
+    char  *p = static_cast<char *>(conf);
+
+    ngx_str_t                   *value, v;
+    ngx_url_t                    u;
+    ngx_uint_t                   i;
+    ngx_http_socketio_redis_t  **rp, *r;
+
+    rp = reinterpret_cast<ngx_http_socketio_redis_t **>(p + cmd->offset);
+
+    if (*rp != NGX_CONF_UNSET_PTR) {
+        return const_cast<char *>("is duplicate");
+    }
+
+    r = static_cast<ngx_http_socketio_redis_t *>(
+            ngx_pcalloc(cf->pool, sizeof(ngx_http_socketio_redis_t)));
+    if (r == NULL) {
+        return static_cast<char *>(NGX_CONF_ERROR);
+    }
+
+    value = static_cast<ngx_str_t *>(cf->args->elts);
+
+    ngx_memzero(&u, sizeof(ngx_url_t));
+    u.url = value[1];
+    u.default_port = 6379;
+
+    if (ngx_parse_url(cf->pool, &u) != NGX_OK) {
+        if (u.err) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "%s in \"socketio_redis\" address \"%V\"",
+                               u.err, &u.url);
+        }
+        return static_cast<char *>(NGX_CONF_ERROR);
+    }
+
+    if (u.naddrs == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "no address for \"socketio_redis\" \"%V\"",
+                           &u.url);
+        return static_cast<char *>(NGX_CONF_ERROR);
+    }
+
+    r->address = value[1];
+    r->addr = &u.addrs[0];
+    r->db = 0;
+    r->requests_timeout = 5000;
+    ngx_str_set(&r->prefix, "socket.io");
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "user=", 5) == 0) {
+            r->user.data = value[i].data + 5;
+            r->user.len = value[i].len - 5;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "password=", 9) == 0) {
+            r->password.data = value[i].data + 9;
+            r->password.len = value[i].len - 9;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "db=", 3) == 0) {
+            v.data = value[i].data + 3;
+            v.len = value[i].len - 3;
+            ngx_int_t n = ngx_atoi(v.data, v.len);
+            if (n == NGX_ERROR) {
+                goto invalid;
+            }
+            r->db = static_cast<ngx_uint_t>(n);
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "prefix=", 7) == 0) {
+            r->prefix.data = value[i].data + 7;
+            r->prefix.len = value[i].len - 7;
+            if (r->prefix.len == 0) {
+                goto invalid;
+            }
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "requests_timeout=", 17) == 0) {
+            v.data = value[i].data + 17;
+            v.len = value[i].len - 17;
+            ngx_msec_int_t t = ngx_parse_time(&v, 0);
+            if (t == NGX_ERROR || t == 0) {
+                goto invalid;
+            }
+            r->requests_timeout = static_cast<ngx_msec_t>(t);
+            continue;
+        }
+
+        goto invalid;
+    }
+
+    if (r->user.len != 0 && r->password.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"socketio_redis\": user= needs a password=");
+        return static_cast<char *>(NGX_CONF_ERROR);
+    }
+
+    *rp = r;
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid parameter \"%V\" of \"socketio_redis\"",
+                       &value[i]);
+    return static_cast<char *>(NGX_CONF_ERROR);
 }

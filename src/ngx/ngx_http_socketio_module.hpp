@@ -26,6 +26,18 @@ class Runtime;
 typedef struct ngx_http_socketio_loc_conf_s  ngx_http_socketio_loc_conf_t;
 
 
+/* socketio_redis: where the cluster meets, and how to get in */
+typedef struct {
+    ngx_str_t                      address;   /* as written, for logs */
+    ngx_addr_t                    *addr;      /* resolved at nginx -t */
+    ngx_str_t                      user;      /* ACL user for AUTH */
+    ngx_str_t                      password;
+    ngx_uint_t                     db;
+    ngx_str_t                      prefix;    /* the adapter's key */
+    ngx_msec_t                     requests_timeout;
+} ngx_http_socketio_redis_t;
+
+
 /* A shared memory zone, and this worker's server on it. */
 typedef struct {
     ngx_str_t                      name;
@@ -59,6 +71,7 @@ struct ngx_http_socketio_loc_conf_s {
     ngx_array_t               *chat_relay;       /* of ngx_str_t, or NULL */
     ngx_shm_zone_t            *zone;
     ngx_shm_zone_t            *status;           /* socketio_status */
+    ngx_http_socketio_redis_t *redis;            /* or NULL */
 };
 
 

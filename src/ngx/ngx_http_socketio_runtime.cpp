@@ -50,6 +50,32 @@ relay_events(const ngx_http_socketio_loc_conf_t &conf)
 }
 
 
+redis::MemberConfig
+member_config(const ngx_http_socketio_loc_conf_t &conf,
+    const ngx_http_socketio_zone_t &zone)
+{
+    const ngx_http_socketio_redis_t &r = *conf.redis;
+    redis::MemberConfig c;
+
+    c.prefix = std::string(ngx_http_socketio_sv(r.prefix));
+    c.requests_timeout = static_cast<eio::Millis>(r.requests_timeout);
+
+    /* the workers of one node share a prefix of their uids: what one of
+       them publishes, the others have from the zone already */
+    char node[32];
+    std::snprintf(node, sizeof(node), "ngx-%016llx-",
+                  static_cast<unsigned long long>(zone.id));
+    c.node = node;
+
+    c.conn.user = std::string(ngx_http_socketio_sv(r.user));
+    c.conn.password = std::string(ngx_http_socketio_sv(r.password));
+    c.conn.db = static_cast<unsigned>(r.db);
+    c.conn.limits.max_bulk = conf.max_payload + 64 * 1024;
+    c.conn.max_output = conf.max_buffered;
+    return c;
+}
+
+
 void
 init_event(ngx_event_t &ev, ngx_event_handler_pt handler, void *data,
     ngx_log_t *log)
@@ -85,17 +111,40 @@ Runtime::Runtime(const ngx_http_socketio_loc_conf_t &conf,
 
     node_ = std::make_unique<cluster::Node>(bus_, *engine_, sio_.get(), *this);
 
-    auto adapter = [this](const char *nsp) {
-        return std::make_unique<cluster::SharedAdapter>(*node_, nsp);
+    if (conf.redis != NULL && sio_ != NULL) {
+        member_ = std::make_unique<redis::Member>(member_config(conf, zone),
+                                                  *this, *sio_);
+    }
+
+    /* rooms and this node's workers through the zone; other servers, if
+       any, through Redis */
+    auto adapter = [this](const char *nsp) -> std::unique_ptr<sio::Adapter> {
+        auto shared = std::make_unique<cluster::SharedAdapter>(*node_, nsp);
+        if (member_ == NULL) {
+            return shared;
+        }
+        member_->add_namespace(nsp);
+        return std::make_unique<redis::Adapter>(std::move(shared), *member_,
+                                                nsp);
     };
 
     switch (conf.handler) {
 
-    case NGX_HTTP_SOCKETIO_HANDLER_CHAT:
+    case NGX_HTTP_SOCKETIO_HANDLER_CHAT: {
         directory_ = std::make_unique<cluster::SharedDirectory>(*node_);
-        chat_ = std::make_unique<chat::Chat>(*directory_, relay_events(conf));
+        chat::Directory *users = directory_.get();
+        if (member_ != NULL) {
+            char tag[9];
+            std::snprintf(tag, sizeof(tag), "%08llx",
+                          static_cast<unsigned long long>(zone.id >> 32));
+            redis_directory_ = std::make_unique<redis::Directory>(
+                *directory_, *member_, tag, [] { return now(); });
+            users = redis_directory_.get();
+        }
+        chat_ = std::make_unique<chat::Chat>(*users, relay_events(conf));
         sio_->add_namespace("/", *chat_, adapter("/"));
         break;
+    }
 
     case NGX_HTTP_SOCKETIO_HANDLER_ECHO:
         sio_->add_namespace("/", echo_, adapter("/"));
@@ -150,6 +199,22 @@ Runtime::start()
        others, and they wake this one */
     open_wake_socket();
     node_->recover();
+
+    if (member_ != NULL) {
+        /* a member of the Socket.IO cluster on Redis: its uid says which
+           node and worker it is, and which configuration */
+        member_->set_uid(member_->config().node
+                         + std::to_string(node_->slot()) + "-"
+                         + std::to_string(zone_.generation));
+        pub_link_ = std::make_unique<RedisLink>(
+            *conf_.redis, member_->pub(), "publishing", log_,
+            [this] { member_->on_closed(member_->pub()); });
+        sub_link_ = std::make_unique<RedisLink>(
+            *conf_.redis, member_->sub(), "subscribed", log_,
+            [this] { member_->on_closed(member_->sub()); });
+        pub_link_->start();
+        sub_link_->start();
+    }
 
     ngx_log_error(NGX_LOG_INFO, log_, 0,
                   "socketio: worker joined zone \"%V\" as slot %ui",
@@ -317,6 +382,17 @@ Runtime::consume() noexcept
 
 
 void
+Runtime::want_write(redis::Conn &c)
+{
+    RedisLink *link = &c == &member_->pub() ? pub_link_.get()
+                                            : sub_link_.get();
+    if (link != NULL) {
+        link->write();
+    }
+}
+
+
+void
 Runtime::wake()
 {
     if (!flush_ev_.posted) {
@@ -409,6 +485,9 @@ ngx_http_socketio_log_level(util::LogLevel level) noexcept
 
     case util::LogLevel::warn:
         return NGX_LOG_WARN;
+
+    case util::LogLevel::notice:
+        return NGX_LOG_NOTICE;
 
     case util::LogLevel::info:
         return NGX_LOG_INFO;
@@ -538,6 +617,9 @@ Runtime::timer_handler(ngx_event_t *ev) noexcept
         /* sessions whose turn did not come stay due: the timer comes
            back at once */
         rt->engine_->on_timer(now());
+        if (rt->member_ != NULL) {
+            rt->member_->on_timer(now());
+        }
         rt->node_->after_flush();
     });
 
@@ -549,6 +631,10 @@ void
 Runtime::arm_timer() noexcept
 {
     eio::Millis deadline = engine_->next_deadline();
+
+    if (member_ != NULL) {
+        deadline = std::min(deadline, member_->next_deadline());
+    }
 
     if (deadline == eio::never) {
         if (timer_ev_.timer_set) {
@@ -614,6 +700,12 @@ Runtime::shutdown() noexcept
     });
 
     close_wake_socket();
+
+    /* the cluster on Redis counts this worker no more */
+    if (pub_link_ != NULL) {
+        pub_link_->stop();
+        sub_link_->stop();
+    }
 }
 
 }  // namespace socketio::ngx

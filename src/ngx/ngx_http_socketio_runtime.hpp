@@ -16,7 +16,11 @@
 #include "core/cluster/shared_directory.hpp"
 #include "core/eio/engine.hpp"
 #include "core/handlers/echo.hpp"
+#include "core/redis/adapter.hpp"
+#include "core/redis/directory.hpp"
+#include "core/redis/member.hpp"
 #include "core/sio/server.hpp"
+#include "ngx/ngx_http_socketio_redis.hpp"
 
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -26,7 +30,8 @@
 namespace socketio::ngx {
 
 class Runtime final : public eio::Waker, public eio::Random,
-                      public eio::Monitor, public cluster::Host {
+                      public eio::Monitor, public cluster::Host,
+                      public redis::MemberHost {
 public:
     Runtime(const ngx_http_socketio_loc_conf_t &conf,
             ngx_http_socketio_zone_t &zone, ngx_log_t *log);
@@ -67,6 +72,9 @@ public:
     void schedule() override;
     void retry_later() override;
     void log(util::LogLevel level, std::string_view message) override;
+
+    /* redis::MemberHost */
+    void want_write(redis::Conn &c) override;
     void users_gone(const std::vector<bus::UserRecord> &users) override;
 
     bool shutting_down() const noexcept { return shutting_down_; }
@@ -98,8 +106,12 @@ private:
     std::unique_ptr<sio::Server> sio_;
     std::unique_ptr<eio::Engine> engine_;
     std::unique_ptr<cluster::Node> node_;
+    std::unique_ptr<redis::Member> member_;
     std::unique_ptr<cluster::SharedDirectory> directory_;
+    std::unique_ptr<redis::Directory> redis_directory_;
     std::unique_ptr<chat::Chat> chat_;
+    std::unique_ptr<RedisLink> pub_link_;
+    std::unique_ptr<RedisLink> sub_link_;
 
     ngx_event_t flush_ev_;
     ngx_event_t timer_ev_;

@@ -52,6 +52,10 @@ public:
     Namespace& add_namespace(std::string name, sio::Handler& handler,
                              std::unique_ptr<Adapter> adapter = nullptr);
     Namespace* find(std::string_view name) noexcept;
+    const std::vector<std::unique_ptr<Namespace>>& namespaces() const noexcept
+    {
+        return namespaces_;
+    }
     eio::Millis connect_timeout() const noexcept { return connect_timeout_; }
 
     std::unique_ptr<eio::Endpoint> open(eio::Session& session) override;

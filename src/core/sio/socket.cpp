@@ -65,6 +65,15 @@ void Socket::emit_with_ack(std::string_view event, std::string_view args_json,
     send_packet(PacketType::event, id, sio::event_payload(event, args_json), {});
 }
 
+void Socket::emit_payload_with_ack(std::string_view payload,
+                                   const std::vector<std::string>& buffers,
+                                   AckCallback cb)
+{
+    std::uint64_t id = next_ack_++;
+    acks_.emplace(id, std::move(cb));
+    send_packet(PacketType::event, id, payload, buffers);
+}
+
 void Socket::ack(std::uint64_t id, std::string_view args_json,
                  const std::vector<std::string>& buffers)
 {

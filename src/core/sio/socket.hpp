@@ -55,6 +55,11 @@ public:
                      const std::vector<std::string>& buffers);
     void emit_with_ack(std::string_view event, std::string_view args_json,
                        AckCallback cb);
+    /* An event given whole (its payload ["event", ...args], with the
+       placeholders of `buffers`), with an ack id of this socket's. */
+    void emit_payload_with_ack(std::string_view payload,
+                               const std::vector<std::string>& buffers,
+                               AckCallback cb);
     /* Answers the client's ack request `id` with a JSON array text. */
     void ack(std::uint64_t id, std::string_view args_json,
              const std::vector<std::string>& buffers = {});
