@@ -12,6 +12,8 @@
 #include "core/eio/session.hpp"
 #include "core/eio/transport.hpp"
 
+#include <gtest/gtest.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -19,8 +21,6 @@
 #include <memory>
 #include <optional>
 #include <stdexcept>
-#include <gtest/gtest.h>
-
 #include <string>
 #include <string_view>
 #include <variant>
