@@ -165,7 +165,6 @@ private:
     std::vector<Channels> channels_;
     std::size_t confirmations_ = 0;      /* of the subscriptions made */
     bool subscribed_ = false;
-    bool announced_ = false;             /* "connected" said since a loss */
 
     std::map<std::string, std::unique_ptr<Pending>> pending_;
     std::uint64_t next_request_ = 0;
