@@ -20,8 +20,10 @@ constexpr ngx_msec_t  ngx_http_socketio_redis_connect_timeout = 3000;
 
 
 RedisLink::RedisLink(const ngx_http_socketio_redis_t &conf, redis::Conn &conn,
-    const char *role, ngx_log_t *log, std::function<void()> lost)
-    : conf_(conf), conn_(conn), role_(role), log_(log), lost_(std::move(lost))
+    const char *role, RedisHealth &health, ngx_log_t *log,
+    std::function<void()> lost)
+    : conf_(conf), conn_(conn), role_(role), health_(health), log_(log),
+      lost_(std::move(lost))
 {
     ngx_memzero(&peer_, sizeof(peer_));
     ngx_memzero(&retry_ev_, sizeof(retry_ev_));
@@ -141,11 +143,13 @@ RedisLink::connected() noexcept
     c->write->handler = write_handler;
 
     if (failing_) {
-        ngx_log_error(NGX_LOG_NOTICE, log_, 0,
-                      "socketio: Redis at \"%V\" reached again (%s)",
-                      &conf_.address, role_);
+        failing_ = false;
+        if (--health_.down == 0) {
+            ngx_log_error(NGX_LOG_NOTICE, log_, 0,
+                          "socketio: Redis at \"%V\" reached again: "
+                          "messages cross servers again", &conf_.address);
+        }
     }
-    failing_ = false;
     backoff_ = 0;
 
     ngx_http_socketio_seam_void(log_, "redis", [this] {
@@ -257,7 +261,13 @@ RedisLink::write() noexcept
 void
 RedisLink::fail(const char *why, ngx_err_t err) noexcept
 {
-    if (!failing_ && !stopped_) {
+    /* this link's part in the outage, counted once */
+    bool first = !failing_ && !stopped_;
+    if (first) {
+        failing_ = true;
+    }
+
+    if (first && health_.down++ == 0) {
         ngx_log_error(NGX_LOG_WARN, log_, err,
                       "socketio: Redis at \"%V\" (%s): %s; this server is "
                       "a chat of its own until it is back",
@@ -268,7 +278,6 @@ RedisLink::fail(const char *why, ngx_err_t err) noexcept
                       "socketio: Redis at \"%V\" (%s): %s",
                       &conf_.address, role_, why);
     }
-    failing_ = true;
 
     close();
 

@@ -2,8 +2,9 @@
  * One connection to Redis in a worker's event loop: an nginx peer
  * connection that moves bytes between a socket and the core's
  * redis::Conn, never blocking, and reconnects after a loss with a backoff
- * (100 ms doubling to 5 s). The first failure after a success is a warn
- * line, the success after failures a notice; in between, debug.
+ * (100 ms doubling to 5 s). A worker's two links share one account of
+ * Redis's health: the first failure of an outage is one warn line, the
+ * return one notice line; in between, debug.
  */
 #pragma once
 
@@ -15,11 +16,17 @@
 
 namespace socketio::ngx {
 
+/* How many of a worker's links to Redis are down. */
+struct RedisHealth {
+    int down = 0;
+};
+
 class RedisLink {
 public:
     /* `lost`: the connection closed (the member hears it) */
     RedisLink(const ngx_http_socketio_redis_t &conf, redis::Conn &conn,
-              const char *role, ngx_log_t *log, std::function<void()> lost);
+              const char *role, RedisHealth &health, ngx_log_t *log,
+              std::function<void()> lost);
     ~RedisLink();
 
     RedisLink(const RedisLink &) = delete;
@@ -50,13 +57,14 @@ private:
     const ngx_http_socketio_redis_t  &conf_;
     redis::Conn                      &conn_;
     const char                       *role_;
+    RedisHealth                      &health_;
     ngx_log_t                        *log_;
     std::function<void()>             lost_;
 
     ngx_peer_connection_t             peer_;
     ngx_event_t                       retry_ev_;
     ngx_msec_t                        backoff_ = 0;
-    bool                              failing_ = false;  /* said so */
+    bool                              failing_ = false;  /* counted down */
     bool                              stopped_ = false;
 };
 

@@ -207,10 +207,10 @@ Runtime::start()
                          + std::to_string(node_->slot()) + "-"
                          + std::to_string(zone_.generation));
         pub_link_ = std::make_unique<RedisLink>(
-            *conf_.redis, member_->pub(), "publishing", log_,
+            *conf_.redis, member_->pub(), "publishing", redis_health_, log_,
             [this] { member_->on_closed(member_->pub()); });
         sub_link_ = std::make_unique<RedisLink>(
-            *conf_.redis, member_->sub(), "subscribed", log_,
+            *conf_.redis, member_->sub(), "subscribed", redis_health_, log_,
             [this] { member_->on_closed(member_->sub()); });
         pub_link_->start();
         sub_link_->start();

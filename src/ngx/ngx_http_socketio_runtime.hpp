@@ -110,6 +110,7 @@ private:
     std::unique_ptr<cluster::SharedDirectory> directory_;
     std::unique_ptr<redis::Directory> redis_directory_;
     std::unique_ptr<chat::Chat> chat_;
+    RedisHealth redis_health_;
     std::unique_ptr<RedisLink> pub_link_;
     std::unique_ptr<RedisLink> sub_link_;
 
