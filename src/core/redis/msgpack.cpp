@@ -7,9 +7,11 @@
 
 #include "core/util/utf8.hpp"
 
+#include <boost/json/basic_parser_impl.hpp>
+#include <boost/json/error.hpp>
 #include <boost/json/monotonic_resource.hpp>
-#include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
+#include <boost/json/value_stack.hpp>
 
 #include <algorithm>
 #include <charconv>
@@ -831,6 +833,122 @@ void put_value(std::string& out, const json::value& v,
 }
 
 /* ---------------------------------------------------------------- */
+/* JSON text in                                                     */
+/* ---------------------------------------------------------------- */
+
+/*
+ * Boost.JSON's parser as json::parse builds it, but with every double read
+ * again from its text by std::from_chars: Boost 1.81 rounds about one
+ * double in four to a neighbour, and a number a client sent must reach the
+ * other servers' clients as it was.
+ */
+struct ExactHandler {
+    static constexpr std::size_t max_object_size = json::object::max_size();
+    static constexpr std::size_t max_array_size = json::array::max_size();
+    static constexpr std::size_t max_key_size = json::string::max_size();
+    static constexpr std::size_t max_string_size = json::string::max_size();
+
+    json::value_stack st;
+    std::string number;       /* the text of a number split across parts */
+
+    using ec_t = boost::system::error_code;
+    bool on_document_begin(ec_t&) { return true; }
+    bool on_document_end(ec_t&) { return true; }
+    bool on_object_begin(ec_t&) { return true; }
+    bool on_object_end(std::size_t n, ec_t&)
+    {
+        st.push_object(n);
+        return true;
+    }
+    bool on_array_begin(ec_t&) { return true; }
+    bool on_array_end(std::size_t n, ec_t&)
+    {
+        st.push_array(n);
+        return true;
+    }
+    bool on_key_part(json::string_view s, std::size_t, ec_t&)
+    {
+        st.push_chars(s);
+        return true;
+    }
+    bool on_key(json::string_view s, std::size_t, ec_t&)
+    {
+        st.push_key(s);
+        return true;
+    }
+    bool on_string_part(json::string_view s, std::size_t, ec_t&)
+    {
+        st.push_chars(s);
+        return true;
+    }
+    bool on_string(json::string_view s, std::size_t, ec_t&)
+    {
+        st.push_string(s);
+        return true;
+    }
+    bool on_number_part(json::string_view s, ec_t&)
+    {
+        number.append(s.data(), s.size());
+        return true;
+    }
+    bool on_int64(std::int64_t i, json::string_view, ec_t&)
+    {
+        number.clear();
+        st.push_int64(i);
+        return true;
+    }
+    bool on_uint64(std::uint64_t u, json::string_view, ec_t&)
+    {
+        number.clear();
+        st.push_uint64(u);
+        return true;
+    }
+    bool on_double(double d, json::string_view s, ec_t&)
+    {
+        number.append(s.data(), s.size());
+        double exact = 0;
+        const char* end = number.data() + number.size();
+        auto r = std::from_chars(number.data(), end, exact);
+        /* out of range: Boost's answer (an infinity, or zero) stands */
+        if (r.ec == std::errc() && r.ptr == end) {
+            d = exact;
+        }
+        number.clear();
+        st.push_double(d);
+        return true;
+    }
+    bool on_bool(bool b, ec_t&)
+    {
+        st.push_bool(b);
+        return true;
+    }
+    bool on_null(ec_t&)
+    {
+        st.push_null();
+        return true;
+    }
+    bool on_comment_part(json::string_view, ec_t&) { return true; }
+    bool on_comment(json::string_view, ec_t&) { return true; }
+};
+
+/* The JSON text, whole; false when it is not JSON. */
+bool parse_exact(std::string_view text, std::size_t max_depth,
+                 json::storage_ptr sp, json::value& out)
+{
+    json::parse_options opt;
+    opt.max_depth = max_depth;
+    json::basic_parser<ExactHandler> p(opt);
+    p.handler().st.reset(std::move(sp));
+    boost::system::error_code ec;
+    std::size_t n = p.write_some(false, text.data(), text.size(), ec);
+    if (ec || n != text.size()) {
+        return false;
+    }
+    out = p.handler().st.release();
+    return true;
+}
+
+/* ---------------------------------------------------------------- */
 /* the broadcast message                                            */
 /* ---------------------------------------------------------------- */
 
@@ -1026,11 +1144,8 @@ Decoded<Document> decode_request(std::string_view bytes,
                                  const Limits& limits)
 {
     if (!bytes.empty() && bytes[0] == '{') {
-        json::parse_options opt;
-        opt.max_depth = limits.max_depth;
-        boost::system::error_code ec;
-        Document doc{json::parse(bytes, ec, {}, opt), {}};
-        if (ec) {
+        Document doc;
+        if (!parse_exact(bytes, limits.max_depth, {}, doc.json)) {
             return Error::bad_json;
         }
         return doc;
@@ -1042,9 +1157,10 @@ std::optional<Error> encode_broadcast(std::string& out, const Broadcast& b)
 {
     const BroadcastPacket& p = b.packet;
     json::monotonic_resource mr;
-    boost::system::error_code ec;
-    json::value data = json::parse(p.data, ec, &mr);
-    if (ec || !data.is_array()) {
+    json::value data;
+    /* the message's array and the packet's map hold the data */
+    std::size_t depth = Limits{}.max_depth - 2;
+    if (!parse_exact(p.data, depth, &mr, data) || !data.is_array()) {
         return Error::bad_json;
     }
 

@@ -105,7 +105,10 @@ private:
 };
 
 struct Limits {
-    std::size_t max_depth = 32;   /* arrays and maps within each other */
+    /* arrays and maps within each other. A client's JSON is 32 deep at
+       most (Boost.JSON's default, which Socket.IO packets are parsed
+       with), and a broadcast puts it two deeper: room to spare. */
+    std::size_t max_depth = 64;
 };
 
 /* A value as Socket.IO carries it: JSON with placeholders for binaries. */
@@ -172,7 +175,8 @@ struct Broadcast {
  * 5 (BINARY_EVENT) or 6 (BINARY_ACK) is written as 2 or 3: the adapter
  * publishes the packet before socket.io-parser makes it binary, and
  * receivers decide by the bins they find. bad_json when `data` is not a
- * JSON array (out is left as it was).
+ * JSON array, or is nested so deep that decode_broadcast with the default
+ * Limits would refuse the message (out is left as it was).
  */
 std::optional<Error> encode_broadcast(std::string& out, const Broadcast& b);
 
