@@ -265,6 +265,11 @@ raw('int_key', '8101c3');
 raw('negative_key', '81ffc3');
 raw('nil_key', '81c0c3');
 raw('bool_keys', '82c3c2c2c3');
+/* keys JavaScript lists in another order: Node numbers the binaries in
+   its order, not the bytes' */
+raw('reordered_keys', '84a16201a2313002a13203a16104');
+raw('reordered_keys_with_bins', '83a161c40131' + '32' + '81a163c40133' + 'a164c40134');
+raw('reordered_nested', '92c4017a' + '82a178c40178' + '01' + '82a179c40179' + '00c40130');
 raw('invalid_utf8', 'a361ff62');
 raw('truncated_utf8', 'a2e282');
 

@@ -160,6 +160,38 @@ Document recipe(std::string_view name, std::size_t n)
     return d;
 }
 
+/* json::value's == ignores the order of keys: this does not */
+bool same_key_order(const json::value& a, const json::value& b)
+{
+    if (a.is_array() && b.is_array()) {
+        const auto& x = a.get_array();
+        const auto& y = b.get_array();
+        if (x.size() != y.size()) {
+            return false;
+        }
+        for (std::size_t i = 0; i < x.size(); i++) {
+            if (!same_key_order(x[i], y[i])) {
+                return false;
+            }
+        }
+        return true;
+    }
+    if (a.is_object() && b.is_object()) {
+        const auto& x = a.get_object();
+        const auto& y = b.get_object();
+        if (x.size() != y.size()) {
+            return false;
+        }
+        for (auto i = x.begin(), j = y.begin(); i != x.end(); ++i, ++j) {
+            if (i->key() != j->key() || !same_key_order(i->value(), j->value())) {
+                return false;
+            }
+        }
+        return true;
+    }
+    return a.is_object() == b.is_object() && a.is_array() == b.is_array();
+}
+
 std::uint64_t fnv1a(std::string_view s)
 {
     std::uint64_t h = 0xcbf29ce484222325ULL;
@@ -180,6 +212,9 @@ TEST(MsgpackVectors, DecodeToWhatNodeSends)
         auto d = dec_hex(v.hex);
         ASSERT_TRUE(d) << v.name << ": " << show(d);
         EXPECT_EQ(d->json, json::parse(v.json))
+            << v.name << "\n got: " << json::serialize(d->json)
+            << "\nwant: " << v.json;
+        EXPECT_TRUE(same_key_order(d->json, json::parse(v.json)))
             << v.name << "\n got: " << json::serialize(d->json)
             << "\nwant: " << v.json;
         EXPECT_EQ(d->attachments, attachments(v.attachments)) << v.name;
@@ -881,4 +916,26 @@ TEST(MsgpackBroadcast, BadData)
     out = "kept";
     EXPECT_EQ(encode_broadcast(out, b), Error::bad_json);
     EXPECT_EQ(out, "kept");
+}
+
+TEST(MsgpackRoundTrip, KeysJavaScriptReorders)
+{
+    /* found by fuzz_msgpack: {"a": bin, 50: {"c": bin}, "d": bin} — Node
+       numbers the binaries in its key order ("50" first), and so must we,
+       or the value encoded again (in that order) decodes to another */
+    for (const char* h : {"83a161c40131" "32" "81a163c40133" "a164c40134",
+                          "92c4017a" "82a178c40178" "01" "82a179c40179" "00c40130",
+                          "83a16101" "a23130" "82a162c40162" "a13181a163c40163"
+                          "a13380"}) {
+        auto d = dec_hex(h);
+        ASSERT_TRUE(d) << h;
+        std::string bytes = enc(d->json, d->attachments);
+        auto again = dec(bytes);
+        ASSERT_TRUE(again) << h;
+        EXPECT_EQ(again->json, d->json) << h << ": " << json::serialize(d->json)
+                                        << " / " << json::serialize(again->json);
+        EXPECT_TRUE(same_key_order(again->json, d->json)) << h;
+        EXPECT_EQ(again->attachments, d->attachments) << h;
+        EXPECT_EQ(enc(again->json, again->attachments), bytes) << h;
+    }
 }

@@ -66,7 +66,7 @@ Outcome run(std::string_view in, const std::vector<std::size_t>& chunks,
         std::vector<char> chunk(in.begin() + pos, in.begin() + pos + n);
         if (zero_copy) {
             char* room = p.prepare(n + 3);
-            std::memcpy(room, chunk.data(), n);
+            std::copy(chunk.begin(), chunk.end(), room);
             p.commit(n);
         } else {
             p.feed(std::string_view(chunk.data(), chunk.size()));

@@ -333,6 +333,27 @@ void number_json(double d, json::value& out)
     }
 }
 
+/* A key JavaScript keeps as an array index: "0", or digits without a
+   leading zero, below 2^32 - 1. Objects list those first, ascending. */
+bool array_index(std::string_view k, std::uint32_t& v) noexcept
+{
+    if (k.empty() || k.size() > 10 || (k.size() > 1 && k[0] == '0')) {
+        return false;
+    }
+    std::uint64_t n = 0;
+    for (char c : k) {
+        if (c < '0' || c > '9') {
+            return false;
+        }
+        n = n * 10 + static_cast<std::uint64_t>(c - '0');
+    }
+    if (n >= 0xffffffffULL) {
+        return false;
+    }
+    v = static_cast<std::uint32_t>(n);
+    return true;
+}
+
 class Decoder {
 public:
     Decoder(std::string_view in, const Limits& limits, json::storage_ptr sp)
@@ -558,13 +579,26 @@ private:
         }
         json::object& o = out.emplace_object();
         o.reserve(static_cast<std::size_t>(n));
+        /* where each entry's binaries start, in case they must move */
+        std::size_t base = starts_.size();
+        bool js_ordered = true;
+        bool plain_seen = false;
+        std::int64_t last_index = -1;
         std::string k;
         for (std::uint64_t i = 0; i < n; i++) {
+            starts_.push_back(att_ != nullptr ? att_->size() : 0);
             if (auto e = key(k)) {
                 return e;
             }
             if (o.contains(k)) {
                 return Error::duplicate_key;
+            }
+            std::uint32_t index = 0;
+            if (array_index(k, index)) {
+                js_ordered = js_ordered && !plain_seen && index > last_index;
+                last_index = index;
+            } else {
+                plain_seen = true;
             }
             json::value v(o.storage());
             if (auto e = value(v, depth + 1)) {
@@ -572,13 +606,108 @@ private:
             }
             o.emplace(k, std::move(v));
         }
+        starts_.push_back(att_ != nullptr ? att_->size() : 0);
+        if (!js_ordered) {
+            to_js_order(o, base);
+        }
+        starts_.resize(base);
         return std::nullopt;
+    }
+
+    /*
+     * A JavaScript object lists its integer-like keys first, ascending, and
+     * socket.io-parser numbers the binaries in that order: so do we, and
+     * the JSON is the text a Node.js server would send. The entries'
+     * binaries move with them (their ranges are in starts_ from `base`).
+     */
+    void to_js_order(json::object& o, std::size_t base)
+    {
+        std::size_t n = o.size();
+        std::vector<std::pair<std::int64_t, std::size_t>> order;
+        order.reserve(n);
+        std::size_t i = 0;
+        for (const auto& kv : o) {
+            std::uint32_t index = 0;
+            bool is_index = array_index(kv.key(), index);
+            /* plain keys after every index, in their order */
+            order.emplace_back(is_index ? std::int64_t(index)
+                                        : std::int64_t(1) << 32,
+                               i++);
+        }
+        std::stable_sort(order.begin(), order.end(),
+                         [](const auto& a, const auto& b) {
+                             return a.first < b.first;
+                         });
+
+        std::size_t first = starts_[base];
+        std::size_t last = starts_[base + n];
+        std::vector<std::int64_t> renumber(last - first);
+        std::vector<std::string> moved;
+        moved.reserve(last - first);
+        for (const auto& [key, from] : order) {
+            (void)key;
+            for (std::size_t a = starts_[base + from];
+                 a < starts_[base + from + 1]; a++)
+            {
+                renumber[a - first] =
+                    static_cast<std::int64_t>(first + moved.size());
+                moved.push_back(std::move((*att_)[a]));
+            }
+        }
+
+        json::object sorted(o.storage());
+        sorted.reserve(n);
+        auto entries = o.begin();
+        for (const auto& [key, from] : order) {
+            (void)key;
+            json::key_value_pair& kv = entries[from];
+            if (last > first) {
+                retarget(kv.value(), first, last, renumber);
+            }
+            sorted.emplace(kv.key(), std::move(kv.value()));
+        }
+        o = std::move(sorted);
+        if (att_ != nullptr) {
+            std::move(moved.begin(), moved.end(), att_->begin() + first);
+        }
+    }
+
+    /* The placeholders in v naming [first, last) get their new numbers.
+       (A map that only looks like one and names that range too cannot be
+       told apart: Socket.IO's own ambiguity.) */
+    static void retarget(json::value& v, std::size_t first, std::size_t last,
+                         const std::vector<std::int64_t>& renumber)
+    {
+        if (json::array* a = v.if_array()) {
+            for (json::value& e : *a) {
+                retarget(e, first, last, renumber);
+            }
+            return;
+        }
+        json::object* o = v.if_object();
+        if (o == nullptr) {
+            return;
+        }
+        json::value* mark = o->if_contains("_placeholder");
+        json::value* num = o->if_contains("num");
+        if (mark != nullptr && mark->is_bool() && mark->get_bool()
+            && num != nullptr && num->is_int64() && num->get_int64() >= 0
+            && static_cast<std::size_t>(num->get_int64()) >= first
+            && static_cast<std::size_t>(num->get_int64()) < last)
+        {
+            *num = renumber[static_cast<std::size_t>(num->get_int64()) - first];
+            return;
+        }
+        for (auto& kv : *o) {
+            retarget(kv.value(), first, last, renumber);
+        }
     }
 
     Cursor in_;
     Limits limits_;
     json::storage_ptr sp_;
     std::vector<std::string>* att_ = nullptr;
+    std::vector<std::size_t> starts_;   /* maps being read, entry by entry */
 };
 
 /* ---------------------------------------------------------------- */
@@ -701,27 +830,6 @@ void put_map_header(std::string& out, std::size_t n)
     } else {
         put_be(out, 0xdf, n, 4);
     }
-}
-
-/* A key JavaScript keeps as an array index: "0", or digits without a
-   leading zero, below 2^32 - 1. Objects list those first, ascending. */
-bool array_index(std::string_view k, std::uint32_t& v) noexcept
-{
-    if (k.empty() || k.size() > 10 || (k.size() > 1 && k[0] == '0')) {
-        return false;
-    }
-    std::uint64_t n = 0;
-    for (char c : k) {
-        if (c < '0' || c > '9') {
-            return false;
-        }
-        n = n * 10 + static_cast<std::uint64_t>(c - '0');
-    }
-    if (n >= 0xffffffffULL) {
-        return false;
-    }
-    v = static_cast<std::uint32_t>(n);
-    return true;
 }
 
 /* The attachment a placeholder names, if it is one (socket.io-parser's

@@ -30,6 +30,9 @@
  *   - ext 8/16/32 of type 0 (notepack's old ArrayBuffer): a binary;
  *   - every other ext, among them notepack's old `undefined` (fixext 1 of
  *     type 0): null;
+ *   - maps: in JavaScript's key order (integer-like keys first, ascending,
+ *     as the object notepack builds lists them), binaries numbered in that
+ *     order: the JSON and the placeholders a Node.js server would send;
  *   - map keys: strings; an integer within +-2^53, nil, true and false as
  *     JavaScript names them as property keys ("12", "null", "true"); any
  *     other key is an error (bad_key), and so is a key twice
