@@ -834,7 +834,8 @@ TEST(MsgpackBroadcast, WrongShapes)
     EXPECT_EQ(dec_broadcast(unhex("93a175" "82a474797065" "02" "a464617461" "90"
                                   "82a5726f6f6d7390a5726f6f6d7390")).error(),
               Error::duplicate_key);
-    EXPECT_EQ(dec_broadcast(unhex("93c1")).error(), Error::bad_byte);
+    EXPECT_EQ(dec_broadcast(unhex("93c1c0c0")).error(), Error::bad_byte);
+    EXPECT_EQ(dec_broadcast(unhex("93c1")).error(), Error::truncated);
     EXPECT_EQ(dec_broadcast(unhex("c1")).error(), Error::bad_byte);
     EXPECT_EQ(dec_broadcast(unhex("93a175" "81" "01" "02" "80")).error(), Error::bad_packet);
 }
@@ -938,4 +939,34 @@ TEST(MsgpackRoundTrip, KeysJavaScriptReorders)
         EXPECT_EQ(again->attachments, d->attachments) << h;
         EXPECT_EQ(enc(again->json, again->attachments), bytes) << h;
     }
+}
+
+TEST(MsgpackDecode, TooManyBinaries)
+{
+    Limits two;
+    two.max_attachments = 2;
+    EXPECT_FALSE(error_of("92c400c400", two));
+    EXPECT_EQ(error_of("93c400c400c400", two), Error::too_many_attachments);
+    EXPECT_EQ(error_of("93c400c400c70000", two), Error::too_many_attachments);
+    EXPECT_EQ(error_of("92c400" "81a161" "92c400c400", two),
+              Error::too_many_attachments);
+
+    /* the default: 10000, and a message of 20000 empty binaries (40 kB
+       that would cost 4 MB) is refused */
+    std::string many("\xdd\x00\x00\x4e\x20", 5);
+    for (int i = 0; i < 20000; i++) {
+        many += std::string("\xc4\x00", 2);
+    }
+    EXPECT_EQ(dec(many).error(), Error::too_many_attachments);
+    many.replace(1, 4, std::string("\x00\x00\x27\x10", 4));
+    many.resize(5 + 2 * 10000);
+    EXPECT_TRUE(dec(many));
+
+    /* in a broadcast, the binaries it drops count too */
+    std::string b = enc(json::parse(
+        R"(["u",{"x":[{"_placeholder":true,"num":0},{"_placeholder":true,"num":0}],)"
+        R"("type":2,"data":[{"_placeholder":true,"num":0}]},{}])"),
+        {"a"});
+    EXPECT_TRUE(decode_broadcast(b));
+    EXPECT_EQ(decode_broadcast(b, two).error(), Error::too_many_attachments);
 }

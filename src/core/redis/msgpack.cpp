@@ -33,6 +33,7 @@ std::string_view describe(Error e) noexcept
     case Error::too_long: return "a string or container too long";
     case Error::bad_key: return "a map key that is not a string";
     case Error::duplicate_key: return "a map key twice";
+    case Error::too_many_attachments: return "too many binaries";
     case Error::bad_json: return "invalid JSON, or not an array";
     case Error::bad_message: return "not an [uid, packet, opts] array";
     case Error::bad_uid: return "uid not a string";
@@ -113,6 +114,27 @@ struct Head {
     bool fixed = false;       /* a fixext (notepack reads type 0 by it) */
 };
 
+/* A payload must be there; every element of a container takes a byte at
+   least, every entry of a map two: checked before anything is allocated. */
+std::optional<Error> fits(const Cursor& in, const Head& h) noexcept
+{
+    bool ok = true;
+    switch (h.kind) {
+    case Kind::str:
+    case Kind::bin:
+    case Kind::ext:
+    case Kind::array:
+        ok = in.has(h.n);
+        break;
+    case Kind::map:
+        ok = h.n <= in.left() / 2;
+        break;
+    default:
+        break;
+    }
+    return ok ? std::nullopt : std::optional(Error::truncated);
+}
+
 /* Reads a value's first byte and what follows it up to its payload. */
 std::optional<Error> read_head(Cursor& in, Head& h) noexcept
 {
@@ -134,17 +156,17 @@ std::optional<Error> read_head(Cursor& in, Head& h) noexcept
     if (b <= 0x8f) {
         h.kind = Kind::map;
         h.n = b & 0x0f;
-        return std::nullopt;
+        return fits(in, h);
     }
     if (b <= 0x9f) {
         h.kind = Kind::array;
         h.n = b & 0x0f;
-        return std::nullopt;
+        return fits(in, h);
     }
     if (b <= 0xbf) {
         h.kind = Kind::str;
         h.n = b & 0x1f;
-        return std::nullopt;
+        return fits(in, h);
     }
 
     /* what each of 0xc0..0xdf reads next: kind, size of its length or
@@ -224,36 +246,7 @@ std::optional<Error> read_head(Cursor& in, Head& h) noexcept
         n = h.fixed ? f.fixlen : n;
     }
     h.n = n;
-    /* payloads must be there; every element of a container takes a byte
-       at least, every entry of a map two: checked before any allocation */
-    switch (f.kind) {
-    case Kind::str:
-    case Kind::bin:
-    case Kind::ext:
-        return in.has(n) ? std::nullopt : std::optional(Error::truncated);
-    case Kind::array:
-        return in.has(n) ? std::nullopt : std::optional(Error::truncated);
-    case Kind::map:
-        return n <= in.left() / 2 ? std::nullopt
-                                  : std::optional(Error::truncated);
-    default:
-        return std::nullopt;
-    }
-}
-
-/* The fixed forms (fixmap, fixarray, fixstr) skip the checks above. */
-std::optional<Error> check_fixed(const Cursor& in, const Head& h) noexcept
-{
-    switch (h.kind) {
-    case Kind::str:
-    case Kind::array:
-        return in.has(h.n) ? std::nullopt : std::optional(Error::truncated);
-    case Kind::map:
-        return h.n <= in.left() / 2 ? std::nullopt
-                                    : std::optional(Error::truncated);
-    default:
-        return std::nullopt;
-    }
+    return fits(in, h);
 }
 
 /* As JavaScript's `new Date(ms)` then `toJSON()`: ISO 8601 in UTC with
@@ -371,16 +364,6 @@ public:
         if (auto e = read_head(in_, h)) {
             return e;
         }
-        if (auto e = check_fixed(in_, h)) {
-            return e;
-        }
-        return value_after(h, out, depth);
-    }
-
-    /* the rest of a value whose head was read */
-    std::optional<Error> value_after(const Head& h, json::value& out,
-                                     std::size_t depth)
-    {
         switch (h.kind) {
         case Kind::nil:
             out.emplace_null();
@@ -414,11 +397,9 @@ public:
         case Kind::str:
             return string(h.n, out);
         case Kind::bin:
-            binary(in_.bytes(static_cast<std::size_t>(h.n)), out);
-            return std::nullopt;
+            return binary(in_.bytes(static_cast<std::size_t>(h.n)), out);
         case Kind::ext:
-            ext(h, out);
-            return std::nullopt;
+            return ext(h, out);
         case Kind::array:
             return array(h.n, out, depth);
         case Kind::map:
@@ -434,9 +415,6 @@ public:
     {
         Head h;
         if (auto e = read_head(in_, h)) {
-            return e;
-        }
-        if (auto e = check_fixed(in_, h)) {
             return e;
         }
         char tmp[24];
@@ -494,8 +472,12 @@ private:
         return std::nullopt;
     }
 
-    void binary(std::string_view bytes, json::value& out)
+    /* a placeholder; the bytes go to att_, or nowhere when it is null */
+    std::optional<Error> binary(std::string_view bytes, json::value& out)
     {
+        if (++binaries_ > limits_.max_attachments) {
+            return Error::too_many_attachments;
+        }
         std::int64_t num = 0;
         if (att_ != nullptr) {
             num = static_cast<std::int64_t>(att_->size());
@@ -505,10 +487,11 @@ private:
         o.reserve(2);
         o.emplace("_placeholder", true);
         o.emplace("num", num);
+        return std::nullopt;
     }
 
     /* What notepack.io makes of an ext, as JSON.stringify writes it. */
-    void ext(const Head& h, json::value& out)
+    std::optional<Error> ext(const Head& h, json::value& out)
     {
         std::string_view data = in_.bytes(static_cast<std::size_t>(h.n));
         Cursor c(data);
@@ -519,33 +502,33 @@ private:
 
         if (h.ext == -1 && data.size() == 4) {            /* timestamp 32 */
             date_json(u32() * 1e3, out);
-            return;
+            return std::nullopt;
         }
         if (h.ext == -1 && data.size() == 8) {            /* timestamp 64 */
             std::uint32_t hi = c.u32();
             double lo = u32();
             double s = (hi & 0x3) * 4294967296.0 + lo;
             date_json(s * 1e3 + (hi >> 2) / 1e6, out);
-            return;
+            return std::nullopt;
         }
         if (h.ext == -1 && data.size() == 12) {           /* timestamp 96 */
             double ns = u32();
             double hi = i32();
             double lo = u32();
             date_json((hi * 4294967296.0 + lo) * 1e3 + ns / 1e6, out);
-            return;
+            return std::nullopt;
         }
         if (h.ext == 0 && h.fixed && data.size() == 8) {  /* old Date */
             double hi = i32() * 4294967296.0;
             double lo = u32();
             date_json(hi + lo, out);
-            return;
+            return std::nullopt;
         }
         if (h.ext == 0 && !h.fixed) {                     /* old ArrayBuffer */
-            binary(data, out);
-            return;
+            return binary(data, out);
         }
         out.emplace_null();
+        return std::nullopt;
     }
 
     std::optional<Error> array(std::uint64_t n, json::value& out,
@@ -708,6 +691,7 @@ private:
     json::storage_ptr sp_;
     std::vector<std::string>* att_ = nullptr;
     std::vector<std::size_t> starts_;   /* maps being read, entry by entry */
+    std::size_t binaries_ = 0;
 };
 
 /* ---------------------------------------------------------------- */
@@ -1100,9 +1084,6 @@ std::optional<Error> map_head(Cursor& in, std::uint64_t& n, Error wrong)
     if (auto e = read_head(in, h)) {
         return e;
     }
-    if (auto e = check_fixed(in, h)) {
-        return e;
-    }
     if (h.kind != Kind::map) {
         return wrong;
     }
@@ -1116,7 +1097,6 @@ std::optional<Error> read_packet(Decoder& dec, BroadcastPacket& p)
     if (auto e = map_head(dec.cursor(), n, Error::bad_packet)) {
         return e;
     }
-    std::vector<std::string> dropped;
     bool seen_type = false, seen_nsp = false, seen_data = false,
          seen_id = false;
     std::string k;
@@ -1135,7 +1115,7 @@ std::optional<Error> read_packet(Decoder& dec, BroadcastPacket& p)
         if (seen != nullptr) {
             *seen = true;
         }
-        dec.attach_to(k == "data" ? &p.attachments : &dropped);
+        dec.attach_to(k == "data" ? &p.attachments : nullptr);
         json::value v(dec.storage());
         if (auto e = dec.value(v, 2)) {
             return e;
@@ -1181,8 +1161,7 @@ std::optional<Error> read_opts(Decoder& dec, BroadcastOptions& o)
     if (auto e = map_head(dec.cursor(), n, Error::bad_opts)) {
         return e;
     }
-    std::vector<std::string> dropped;
-    dec.attach_to(&dropped);
+    dec.attach_to(nullptr);
     bool seen_rooms = false, seen_except = false, seen_flags = false;
     std::string k;
     for (std::uint64_t i = 0; i < n; i++) {
@@ -1320,8 +1299,7 @@ Decoded<Broadcast> decode_broadcast(std::string_view bytes,
         return Error::bad_message;
     }
 
-    std::vector<std::string> dropped;
-    dec.attach_to(&dropped);
+    dec.attach_to(nullptr);
     json::value uid(&mr);
     if (auto e = dec.value(uid, 1)) {
         return *e;

@@ -13,8 +13,11 @@
  * throwing: what comes from Redis is input from other machines.
  *
  * Decoding checks every count and length against the bytes left before it
- * allocates, so memory stays within a small multiple of the input (a
- * 1-byte element becomes a 16-byte json::value), and nesting is capped.
+ * allocates, caps nesting, and caps the binaries (each costs a placeholder
+ * object and a string: some hundred bytes for two of input). What else a
+ * hostile message can cost is about 40 times its size, transiently (a
+ * 3-byte map {"":nil} becomes a JSON object): the member bounds messages
+ * by its largest payload.
  *
  * Choices where msgpack says more than JSON (notepack.io's reading is what
  * a Node.js member would have passed on to its clients, through
@@ -69,6 +72,7 @@ enum class Error : std::uint8_t {
     too_long,        /* a string or container beyond what Boost.JSON holds */
     bad_key,         /* a map key that is not a string (see above) */
     duplicate_key,
+    too_many_attachments,  /* binaries beyond max_attachments */
     /* writing from JSON text */
     bad_json,
     /* the adapter's messages */
@@ -112,6 +116,11 @@ struct Limits {
        most (Boost.JSON's default, which Socket.IO packets are parsed
        with), and a broadcast puts it two deeper: room to spare. */
     std::size_t max_depth = 64;
+    /* binaries in one message, those dropped included; Socket.IO has no
+       such limit between servers, but a message with thousands is not
+       traffic, it is a way to make a small message cost 100 times its
+       size */
+    std::size_t max_attachments = 10000;
 };
 
 /* A value as Socket.IO carries it: JSON with placeholders for binaries. */
