@@ -43,7 +43,8 @@
  *     replaces);
  *   - strings that are not UTF-8: repaired with U+FFFD, as Node's decoder
  *     reads them (the text goes to WebSocket clients, which must get
- *     UTF-8).
+ *     UTF-8); util::repair_utf8 writes one U+FFFD for a run of bad bytes
+ *     where Node sometimes writes several (e0 82: Node two, we one).
  */
 #pragma once
 
@@ -153,6 +154,7 @@ void encode(std::string& out, const boost::json::value& v,
  * The adapter's requests and responses: JSON text when the first byte is
  * '{', else msgpack (BROADCAST requests and BROADCAST_ACK responses), as
  * RedisAdapter#onrequest tells them apart. Binaries only come from msgpack.
+ * JSON numbers are read exactly (see encode_broadcast).
  */
 Decoded<Document> decode_request(std::string_view bytes,
                                  const Limits& limits = {});
@@ -160,7 +162,10 @@ Decoded<Document> decode_request(std::string_view bytes,
 /* --- the broadcast message: msgpack [uid, packet, opts] --- */
 
 struct BroadcastPacket {
-    int type = 2;                      /* Socket.IO packet type, 0 to 6 */
+    /* the Socket.IO packet type, 0 to 6, as published: 2 (EVENT) even
+       when the data holds binaries, so send a BINARY_EVENT whenever
+       `attachments` is not empty */
+    int type = 2;
     std::string nsp = "/";
     /* JSON text of an array, ["event", ...args], with a placeholder for
        each binary; the binaries in `attachments`, numbered from 0 */
@@ -186,9 +191,16 @@ struct Broadcast {
  * [uid, {type, data, nsp[, id]}, {rooms, except, flags}]. A packet type of
  * 5 (BINARY_EVENT) or 6 (BINARY_ACK) is written as 2 or 3: the adapter
  * publishes the packet before socket.io-parser makes it binary, and
- * receivers decide by the bins they find. bad_json when `data` is not a
- * JSON array, or is nested so deep that decode_broadcast with the default
- * Limits would refuse the message (out is left as it was).
+ * receivers decide by the bins they find. The keys go in the adapter's
+ * order (the emitter writes opts as rooms, flags, except: readers do not
+ * care). `data` is parsed with every number read exactly (Boost.JSON 1.81
+ * alone reads one double in four a unit off in the last place).
+ *
+ * bad_json when `data` is not a JSON array Boost.JSON reads, or is nested
+ * so deep that decode_broadcast with the default Limits would refuse the
+ * message; out is left as it was. (sio::Packet::raw may hold a lone UTF-16
+ * surrogate escape, which Boost.JSON refuses and sio::decode repaired in
+ * Packet::json: pass serialize(json) for such a packet.)
  */
 std::optional<Error> encode_broadcast(std::string& out, const Broadcast& b);
 
