@@ -22,7 +22,7 @@ cmake --build "$build" -j"$(nproc)" >/dev/null
 
 mkdir -p "$build/artifacts"
 status=0
-for target in ${FUZZ_TARGETS:-ws_parser eio_payload sio_packet query chat records redis_member}; do
+for target in ${FUZZ_TARGETS:-ws_parser eio_payload sio_packet query chat records resp msgpack redis_member}; do
     corpus=$build/corpus/$target
     mkdir -p "$corpus"
     echo "== fuzz_$target for ${seconds}s"

@@ -7,9 +7,11 @@
 
 #include "core/util/utf8.hpp"
 
+#include <boost/json/basic_parser_impl.hpp>
+#include <boost/json/error.hpp>
 #include <boost/json/monotonic_resource.hpp>
-#include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
+#include <boost/json/value_stack.hpp>
 
 #include <algorithm>
 #include <charconv>
@@ -31,6 +33,7 @@ std::string_view describe(Error e) noexcept
     case Error::too_long: return "a string or container too long";
     case Error::bad_key: return "a map key that is not a string";
     case Error::duplicate_key: return "a map key twice";
+    case Error::too_many_attachments: return "too many binaries";
     case Error::bad_json: return "invalid JSON, or not an array";
     case Error::bad_message: return "not an [uid, packet, opts] array";
     case Error::bad_uid: return "uid not a string";
@@ -111,6 +114,27 @@ struct Head {
     bool fixed = false;       /* a fixext (notepack reads type 0 by it) */
 };
 
+/* A payload must be there; every element of a container takes a byte at
+   least, every entry of a map two: checked before anything is allocated. */
+std::optional<Error> fits(const Cursor& in, const Head& h) noexcept
+{
+    bool ok = true;
+    switch (h.kind) {
+    case Kind::str:
+    case Kind::bin:
+    case Kind::ext:
+    case Kind::array:
+        ok = in.has(h.n);
+        break;
+    case Kind::map:
+        ok = h.n <= in.left() / 2;
+        break;
+    default:
+        break;
+    }
+    return ok ? std::nullopt : std::optional(Error::truncated);
+}
+
 /* Reads a value's first byte and what follows it up to its payload. */
 std::optional<Error> read_head(Cursor& in, Head& h) noexcept
 {
@@ -132,17 +156,17 @@ std::optional<Error> read_head(Cursor& in, Head& h) noexcept
     if (b <= 0x8f) {
         h.kind = Kind::map;
         h.n = b & 0x0f;
-        return std::nullopt;
+        return fits(in, h);
     }
     if (b <= 0x9f) {
         h.kind = Kind::array;
         h.n = b & 0x0f;
-        return std::nullopt;
+        return fits(in, h);
     }
     if (b <= 0xbf) {
         h.kind = Kind::str;
         h.n = b & 0x1f;
-        return std::nullopt;
+        return fits(in, h);
     }
 
     /* what each of 0xc0..0xdf reads next: kind, size of its length or
@@ -222,36 +246,7 @@ std::optional<Error> read_head(Cursor& in, Head& h) noexcept
         n = h.fixed ? f.fixlen : n;
     }
     h.n = n;
-    /* payloads must be there; every element of a container takes a byte
-       at least, every entry of a map two: checked before any allocation */
-    switch (f.kind) {
-    case Kind::str:
-    case Kind::bin:
-    case Kind::ext:
-        return in.has(n) ? std::nullopt : std::optional(Error::truncated);
-    case Kind::array:
-        return in.has(n) ? std::nullopt : std::optional(Error::truncated);
-    case Kind::map:
-        return n <= in.left() / 2 ? std::nullopt
-                                  : std::optional(Error::truncated);
-    default:
-        return std::nullopt;
-    }
-}
-
-/* The fixed forms (fixmap, fixarray, fixstr) skip the checks above. */
-std::optional<Error> check_fixed(const Cursor& in, const Head& h) noexcept
-{
-    switch (h.kind) {
-    case Kind::str:
-    case Kind::array:
-        return in.has(h.n) ? std::nullopt : std::optional(Error::truncated);
-    case Kind::map:
-        return h.n <= in.left() / 2 ? std::nullopt
-                                    : std::optional(Error::truncated);
-    default:
-        return std::nullopt;
-    }
+    return fits(in, h);
 }
 
 /* As JavaScript's `new Date(ms)` then `toJSON()`: ISO 8601 in UTC with
@@ -331,6 +326,27 @@ void number_json(double d, json::value& out)
     }
 }
 
+/* A key JavaScript keeps as an array index: "0", or digits without a
+   leading zero, below 2^32 - 1. Objects list those first, ascending. */
+bool array_index(std::string_view k, std::uint32_t& v) noexcept
+{
+    if (k.empty() || k.size() > 10 || (k.size() > 1 && k[0] == '0')) {
+        return false;
+    }
+    std::uint64_t n = 0;
+    for (char c : k) {
+        if (c < '0' || c > '9') {
+            return false;
+        }
+        n = n * 10 + static_cast<std::uint64_t>(c - '0');
+    }
+    if (n >= 0xffffffffULL) {
+        return false;
+    }
+    v = static_cast<std::uint32_t>(n);
+    return true;
+}
+
 class Decoder {
 public:
     Decoder(std::string_view in, const Limits& limits, json::storage_ptr sp)
@@ -348,16 +364,6 @@ public:
         if (auto e = read_head(in_, h)) {
             return e;
         }
-        if (auto e = check_fixed(in_, h)) {
-            return e;
-        }
-        return value_after(h, out, depth);
-    }
-
-    /* the rest of a value whose head was read */
-    std::optional<Error> value_after(const Head& h, json::value& out,
-                                     std::size_t depth)
-    {
         switch (h.kind) {
         case Kind::nil:
             out.emplace_null();
@@ -391,11 +397,9 @@ public:
         case Kind::str:
             return string(h.n, out);
         case Kind::bin:
-            binary(in_.bytes(static_cast<std::size_t>(h.n)), out);
-            return std::nullopt;
+            return binary(in_.bytes(static_cast<std::size_t>(h.n)), out);
         case Kind::ext:
-            ext(h, out);
-            return std::nullopt;
+            return ext(h, out);
         case Kind::array:
             return array(h.n, out, depth);
         case Kind::map:
@@ -411,9 +415,6 @@ public:
     {
         Head h;
         if (auto e = read_head(in_, h)) {
-            return e;
-        }
-        if (auto e = check_fixed(in_, h)) {
             return e;
         }
         char tmp[24];
@@ -471,8 +472,12 @@ private:
         return std::nullopt;
     }
 
-    void binary(std::string_view bytes, json::value& out)
+    /* a placeholder; the bytes go to att_, or nowhere when it is null */
+    std::optional<Error> binary(std::string_view bytes, json::value& out)
     {
+        if (++binaries_ > limits_.max_attachments) {
+            return Error::too_many_attachments;
+        }
         std::int64_t num = 0;
         if (att_ != nullptr) {
             num = static_cast<std::int64_t>(att_->size());
@@ -482,10 +487,11 @@ private:
         o.reserve(2);
         o.emplace("_placeholder", true);
         o.emplace("num", num);
+        return std::nullopt;
     }
 
     /* What notepack.io makes of an ext, as JSON.stringify writes it. */
-    void ext(const Head& h, json::value& out)
+    std::optional<Error> ext(const Head& h, json::value& out)
     {
         std::string_view data = in_.bytes(static_cast<std::size_t>(h.n));
         Cursor c(data);
@@ -496,33 +502,33 @@ private:
 
         if (h.ext == -1 && data.size() == 4) {            /* timestamp 32 */
             date_json(u32() * 1e3, out);
-            return;
+            return std::nullopt;
         }
         if (h.ext == -1 && data.size() == 8) {            /* timestamp 64 */
             std::uint32_t hi = c.u32();
             double lo = u32();
             double s = (hi & 0x3) * 4294967296.0 + lo;
             date_json(s * 1e3 + (hi >> 2) / 1e6, out);
-            return;
+            return std::nullopt;
         }
         if (h.ext == -1 && data.size() == 12) {           /* timestamp 96 */
             double ns = u32();
             double hi = i32();
             double lo = u32();
             date_json((hi * 4294967296.0 + lo) * 1e3 + ns / 1e6, out);
-            return;
+            return std::nullopt;
         }
         if (h.ext == 0 && h.fixed && data.size() == 8) {  /* old Date */
             double hi = i32() * 4294967296.0;
             double lo = u32();
             date_json(hi + lo, out);
-            return;
+            return std::nullopt;
         }
         if (h.ext == 0 && !h.fixed) {                     /* old ArrayBuffer */
-            binary(data, out);
-            return;
+            return binary(data, out);
         }
         out.emplace_null();
+        return std::nullopt;
     }
 
     std::optional<Error> array(std::uint64_t n, json::value& out,
@@ -556,13 +562,26 @@ private:
         }
         json::object& o = out.emplace_object();
         o.reserve(static_cast<std::size_t>(n));
+        /* where each entry's binaries start, in case they must move */
+        std::size_t base = starts_.size();
+        bool js_ordered = true;
+        bool plain_seen = false;
+        std::int64_t last_index = -1;
         std::string k;
         for (std::uint64_t i = 0; i < n; i++) {
+            starts_.push_back(att_ != nullptr ? att_->size() : 0);
             if (auto e = key(k)) {
                 return e;
             }
             if (o.contains(k)) {
                 return Error::duplicate_key;
+            }
+            std::uint32_t index = 0;
+            if (array_index(k, index)) {
+                js_ordered = js_ordered && !plain_seen && index > last_index;
+                last_index = index;
+            } else {
+                plain_seen = true;
             }
             json::value v(o.storage());
             if (auto e = value(v, depth + 1)) {
@@ -570,13 +589,109 @@ private:
             }
             o.emplace(k, std::move(v));
         }
+        starts_.push_back(att_ != nullptr ? att_->size() : 0);
+        if (!js_ordered) {
+            to_js_order(o, base);
+        }
+        starts_.resize(base);
         return std::nullopt;
+    }
+
+    /*
+     * A JavaScript object lists its integer-like keys first, ascending, and
+     * socket.io-parser numbers the binaries in that order: so do we, and
+     * the JSON is the text a Node.js server would send. The entries'
+     * binaries move with them (their ranges are in starts_ from `base`).
+     */
+    void to_js_order(json::object& o, std::size_t base)
+    {
+        std::size_t n = o.size();
+        std::vector<std::pair<std::int64_t, std::size_t>> order;
+        order.reserve(n);
+        std::size_t i = 0;
+        for (const auto& kv : o) {
+            std::uint32_t index = 0;
+            bool is_index = array_index(kv.key(), index);
+            /* plain keys after every index, in their order */
+            order.emplace_back(is_index ? std::int64_t(index)
+                                        : std::int64_t(1) << 32,
+                               i++);
+        }
+        std::stable_sort(order.begin(), order.end(),
+                         [](const auto& a, const auto& b) {
+                             return a.first < b.first;
+                         });
+
+        std::size_t first = starts_[base];
+        std::size_t last = starts_[base + n];
+        std::vector<std::int64_t> renumber(last - first);
+        std::vector<std::string> moved;
+        moved.reserve(last - first);
+        for (const auto& [key, from] : order) {
+            (void)key;
+            for (std::size_t a = starts_[base + from];
+                 a < starts_[base + from + 1]; a++)
+            {
+                renumber[a - first] =
+                    static_cast<std::int64_t>(first + moved.size());
+                moved.push_back(std::move((*att_)[a]));
+            }
+        }
+
+        json::object sorted(o.storage());
+        sorted.reserve(n);
+        auto entries = o.begin();
+        for (const auto& [key, from] : order) {
+            (void)key;
+            json::key_value_pair& kv = entries[from];
+            if (last > first) {
+                retarget(kv.value(), first, last, renumber);
+            }
+            sorted.emplace(kv.key(), std::move(kv.value()));
+        }
+        o = std::move(sorted);
+        if (att_ != nullptr) {
+            std::move(moved.begin(), moved.end(), att_->begin() + first);
+        }
+    }
+
+    /* The placeholders in v naming [first, last) get their new numbers.
+       (A map that only looks like one and names that range too cannot be
+       told apart: Socket.IO's own ambiguity.) */
+    static void retarget(json::value& v, std::size_t first, std::size_t last,
+                         const std::vector<std::int64_t>& renumber)
+    {
+        if (json::array* a = v.if_array()) {
+            for (json::value& e : *a) {
+                retarget(e, first, last, renumber);
+            }
+            return;
+        }
+        json::object* o = v.if_object();
+        if (o == nullptr) {
+            return;
+        }
+        json::value* mark = o->if_contains("_placeholder");
+        json::value* num = o->if_contains("num");
+        if (mark != nullptr && mark->is_bool() && mark->get_bool()
+            && num != nullptr && num->is_int64() && num->get_int64() >= 0
+            && static_cast<std::size_t>(num->get_int64()) >= first
+            && static_cast<std::size_t>(num->get_int64()) < last)
+        {
+            *num = renumber[static_cast<std::size_t>(num->get_int64()) - first];
+            return;
+        }
+        for (auto& kv : *o) {
+            retarget(kv.value(), first, last, renumber);
+        }
     }
 
     Cursor in_;
     Limits limits_;
     json::storage_ptr sp_;
     std::vector<std::string>* att_ = nullptr;
+    std::vector<std::size_t> starts_;   /* maps being read, entry by entry */
+    std::size_t binaries_ = 0;
 };
 
 /* ---------------------------------------------------------------- */
@@ -701,27 +816,6 @@ void put_map_header(std::string& out, std::size_t n)
     }
 }
 
-/* A key JavaScript keeps as an array index: "0", or digits without a
-   leading zero, below 2^32 - 1. Objects list those first, ascending. */
-bool array_index(std::string_view k, std::uint32_t& v) noexcept
-{
-    if (k.empty() || k.size() > 10 || (k.size() > 1 && k[0] == '0')) {
-        return false;
-    }
-    std::uint64_t n = 0;
-    for (char c : k) {
-        if (c < '0' || c > '9') {
-            return false;
-        }
-        n = n * 10 + static_cast<std::uint64_t>(c - '0');
-    }
-    if (n >= 0xffffffffULL) {
-        return false;
-    }
-    v = static_cast<std::uint32_t>(n);
-    return true;
-}
-
 /* The attachment a placeholder names, if it is one (socket.io-parser's
    reconstructPacket test: _placeholder true, num a valid index). */
 const std::string* placeholder(const json::object& o,
@@ -831,6 +925,122 @@ void put_value(std::string& out, const json::value& v,
 }
 
 /* ---------------------------------------------------------------- */
+/* JSON text in                                                     */
+/* ---------------------------------------------------------------- */
+
+/*
+ * Boost.JSON's parser as json::parse builds it, but with every double read
+ * again from its text by std::from_chars: Boost 1.81 rounds about one
+ * double in four to a neighbour, and a number a client sent must reach the
+ * other servers' clients as it was.
+ */
+struct ExactHandler {
+    static constexpr std::size_t max_object_size = json::object::max_size();
+    static constexpr std::size_t max_array_size = json::array::max_size();
+    static constexpr std::size_t max_key_size = json::string::max_size();
+    static constexpr std::size_t max_string_size = json::string::max_size();
+
+    json::value_stack st;
+    std::string number;       /* the text of a number split across parts */
+
+    using ec_t = boost::system::error_code;
+    bool on_document_begin(ec_t&) { return true; }
+    bool on_document_end(ec_t&) { return true; }
+    bool on_object_begin(ec_t&) { return true; }
+    bool on_object_end(std::size_t n, ec_t&)
+    {
+        st.push_object(n);
+        return true;
+    }
+    bool on_array_begin(ec_t&) { return true; }
+    bool on_array_end(std::size_t n, ec_t&)
+    {
+        st.push_array(n);
+        return true;
+    }
+    bool on_key_part(json::string_view s, std::size_t, ec_t&)
+    {
+        st.push_chars(s);
+        return true;
+    }
+    bool on_key(json::string_view s, std::size_t, ec_t&)
+    {
+        st.push_key(s);
+        return true;
+    }
+    bool on_string_part(json::string_view s, std::size_t, ec_t&)
+    {
+        st.push_chars(s);
+        return true;
+    }
+    bool on_string(json::string_view s, std::size_t, ec_t&)
+    {
+        st.push_string(s);
+        return true;
+    }
+    bool on_number_part(json::string_view s, ec_t&)
+    {
+        number.append(s.data(), s.size());
+        return true;
+    }
+    bool on_int64(std::int64_t i, json::string_view, ec_t&)
+    {
+        number.clear();
+        st.push_int64(i);
+        return true;
+    }
+    bool on_uint64(std::uint64_t u, json::string_view, ec_t&)
+    {
+        number.clear();
+        st.push_uint64(u);
+        return true;
+    }
+    bool on_double(double d, json::string_view s, ec_t&)
+    {
+        number.append(s.data(), s.size());
+        double exact = 0;
+        const char* end = number.data() + number.size();
+        auto r = std::from_chars(number.data(), end, exact);
+        /* out of range: Boost's answer (an infinity, or zero) stands */
+        if (r.ec == std::errc() && r.ptr == end) {
+            d = exact;
+        }
+        number.clear();
+        st.push_double(d);
+        return true;
+    }
+    bool on_bool(bool b, ec_t&)
+    {
+        st.push_bool(b);
+        return true;
+    }
+    bool on_null(ec_t&)
+    {
+        st.push_null();
+        return true;
+    }
+    bool on_comment_part(json::string_view, ec_t&) { return true; }
+    bool on_comment(json::string_view, ec_t&) { return true; }
+};
+
+/* The JSON text, whole; false when it is not JSON. */
+bool parse_exact(std::string_view text, std::size_t max_depth,
+                 json::storage_ptr sp, json::value& out)
+{
+    json::parse_options opt;
+    opt.max_depth = max_depth;
+    json::basic_parser<ExactHandler> p(opt);
+    p.handler().st.reset(std::move(sp));
+    boost::system::error_code ec;
+    std::size_t n = p.write_some(false, text.data(), text.size(), ec);
+    if (ec || n != text.size()) {
+        return false;
+    }
+    out = p.handler().st.release();
+    return true;
+}
+
+/* ---------------------------------------------------------------- */
 /* the broadcast message                                            */
 /* ---------------------------------------------------------------- */
 
@@ -874,9 +1084,6 @@ std::optional<Error> map_head(Cursor& in, std::uint64_t& n, Error wrong)
     if (auto e = read_head(in, h)) {
         return e;
     }
-    if (auto e = check_fixed(in, h)) {
-        return e;
-    }
     if (h.kind != Kind::map) {
         return wrong;
     }
@@ -890,7 +1097,6 @@ std::optional<Error> read_packet(Decoder& dec, BroadcastPacket& p)
     if (auto e = map_head(dec.cursor(), n, Error::bad_packet)) {
         return e;
     }
-    std::vector<std::string> dropped;
     bool seen_type = false, seen_nsp = false, seen_data = false,
          seen_id = false;
     std::string k;
@@ -909,7 +1115,7 @@ std::optional<Error> read_packet(Decoder& dec, BroadcastPacket& p)
         if (seen != nullptr) {
             *seen = true;
         }
-        dec.attach_to(k == "data" ? &p.attachments : &dropped);
+        dec.attach_to(k == "data" ? &p.attachments : nullptr);
         json::value v(dec.storage());
         if (auto e = dec.value(v, 2)) {
             return e;
@@ -955,8 +1161,7 @@ std::optional<Error> read_opts(Decoder& dec, BroadcastOptions& o)
     if (auto e = map_head(dec.cursor(), n, Error::bad_opts)) {
         return e;
     }
-    std::vector<std::string> dropped;
-    dec.attach_to(&dropped);
+    dec.attach_to(nullptr);
     bool seen_rooms = false, seen_except = false, seen_flags = false;
     std::string k;
     for (std::uint64_t i = 0; i < n; i++) {
@@ -1026,11 +1231,8 @@ Decoded<Document> decode_request(std::string_view bytes,
                                  const Limits& limits)
 {
     if (!bytes.empty() && bytes[0] == '{') {
-        json::parse_options opt;
-        opt.max_depth = limits.max_depth;
-        boost::system::error_code ec;
-        Document doc{json::parse(bytes, ec, {}, opt), {}};
-        if (ec) {
+        Document doc;
+        if (!parse_exact(bytes, limits.max_depth, {}, doc.json)) {
             return Error::bad_json;
         }
         return doc;
@@ -1042,9 +1244,10 @@ std::optional<Error> encode_broadcast(std::string& out, const Broadcast& b)
 {
     const BroadcastPacket& p = b.packet;
     json::monotonic_resource mr;
-    boost::system::error_code ec;
-    json::value data = json::parse(p.data, ec, &mr);
-    if (ec || !data.is_array()) {
+    json::value data;
+    /* the message's array and the packet's map hold the data */
+    std::size_t depth = Limits{}.max_depth - 2;
+    if (!parse_exact(p.data, depth, &mr, data) || !data.is_array()) {
         return Error::bad_json;
     }
 
@@ -1096,8 +1299,7 @@ Decoded<Broadcast> decode_broadcast(std::string_view bytes,
         return Error::bad_message;
     }
 
-    std::vector<std::string> dropped;
-    dec.attach_to(&dropped);
+    dec.attach_to(nullptr);
     json::value uid(&mr);
     if (auto e = dec.value(uid, 1)) {
         return *e;

@@ -13,8 +13,11 @@
  * throwing: what comes from Redis is input from other machines.
  *
  * Decoding checks every count and length against the bytes left before it
- * allocates, so memory stays within a small multiple of the input (a
- * 1-byte element becomes a 16-byte json::value), and nesting is capped.
+ * allocates, caps nesting, and caps the binaries (each costs a placeholder
+ * object and a string: some hundred bytes for two of input). What else a
+ * hostile message can cost is about 40 times its size, transiently (a
+ * 3-byte map {"":nil} becomes a JSON object): the member bounds messages
+ * by its largest payload.
  *
  * Choices where msgpack says more than JSON (notepack.io's reading is what
  * a Node.js member would have passed on to its clients, through
@@ -30,6 +33,9 @@
  *   - ext 8/16/32 of type 0 (notepack's old ArrayBuffer): a binary;
  *   - every other ext, among them notepack's old `undefined` (fixext 1 of
  *     type 0): null;
+ *   - maps: in JavaScript's key order (integer-like keys first, ascending,
+ *     as the object notepack builds lists them), binaries numbered in that
+ *     order: the JSON and the placeholders a Node.js server would send;
  *   - map keys: strings; an integer within +-2^53, nil, true and false as
  *     JavaScript names them as property keys ("12", "null", "true"); any
  *     other key is an error (bad_key), and so is a key twice
@@ -37,7 +43,8 @@
  *     replaces);
  *   - strings that are not UTF-8: repaired with U+FFFD, as Node's decoder
  *     reads them (the text goes to WebSocket clients, which must get
- *     UTF-8).
+ *     UTF-8); util::repair_utf8 writes one U+FFFD for a run of bad bytes
+ *     where Node sometimes writes several (e0 82: Node two, we one).
  */
 #pragma once
 
@@ -66,6 +73,7 @@ enum class Error : std::uint8_t {
     too_long,        /* a string or container beyond what Boost.JSON holds */
     bad_key,         /* a map key that is not a string (see above) */
     duplicate_key,
+    too_many_attachments,  /* binaries beyond max_attachments */
     /* writing from JSON text */
     bad_json,
     /* the adapter's messages */
@@ -105,7 +113,15 @@ private:
 };
 
 struct Limits {
-    std::size_t max_depth = 32;   /* arrays and maps within each other */
+    /* arrays and maps within each other. A client's JSON is 32 deep at
+       most (Boost.JSON's default, which Socket.IO packets are parsed
+       with), and a broadcast puts it two deeper: room to spare. */
+    std::size_t max_depth = 64;
+    /* binaries in one message, those dropped included; Socket.IO has no
+       such limit between servers, but a message with thousands is not
+       traffic, it is a way to make a small message cost 100 times its
+       size */
+    std::size_t max_attachments = 10000;
 };
 
 /* A value as Socket.IO carries it: JSON with placeholders for binaries. */
@@ -138,6 +154,7 @@ void encode(std::string& out, const boost::json::value& v,
  * The adapter's requests and responses: JSON text when the first byte is
  * '{', else msgpack (BROADCAST requests and BROADCAST_ACK responses), as
  * RedisAdapter#onrequest tells them apart. Binaries only come from msgpack.
+ * JSON numbers are read exactly (see encode_broadcast).
  */
 Decoded<Document> decode_request(std::string_view bytes,
                                  const Limits& limits = {});
@@ -145,7 +162,10 @@ Decoded<Document> decode_request(std::string_view bytes,
 /* --- the broadcast message: msgpack [uid, packet, opts] --- */
 
 struct BroadcastPacket {
-    int type = 2;                      /* Socket.IO packet type, 0 to 6 */
+    /* the Socket.IO packet type, 0 to 6, as published: 2 (EVENT) even
+       when the data holds binaries, so send a BINARY_EVENT whenever
+       `attachments` is not empty */
+    int type = 2;
     std::string nsp = "/";
     /* JSON text of an array, ["event", ...args], with a placeholder for
        each binary; the binaries in `attachments`, numbered from 0 */
@@ -171,8 +191,16 @@ struct Broadcast {
  * [uid, {type, data, nsp[, id]}, {rooms, except, flags}]. A packet type of
  * 5 (BINARY_EVENT) or 6 (BINARY_ACK) is written as 2 or 3: the adapter
  * publishes the packet before socket.io-parser makes it binary, and
- * receivers decide by the bins they find. bad_json when `data` is not a
- * JSON array (out is left as it was).
+ * receivers decide by the bins they find. The keys go in the adapter's
+ * order (the emitter writes opts as rooms, flags, except: readers do not
+ * care). `data` is parsed with every number read exactly (Boost.JSON 1.81
+ * alone reads one double in four a unit off in the last place).
+ *
+ * bad_json when `data` is not a JSON array Boost.JSON reads, or is nested
+ * so deep that decode_broadcast with the default Limits would refuse the
+ * message; out is left as it was. (sio::Packet::raw may hold a lone UTF-16
+ * surrogate escape, which Boost.JSON refuses and sio::decode repaired in
+ * Packet::json: pass serialize(json) for such a packet.)
  */
 std::optional<Error> encode_broadcast(std::string& out, const Broadcast& b);
 

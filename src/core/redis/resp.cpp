@@ -221,13 +221,21 @@ Parser::Step Parser::find_line(std::size_t& end)
 /* Reads one value at pos_: a scalar, or an array's header. */
 Parser::Step Parser::parse_one()
 {
+    /* a stream that has lost its way is refused at once, not after a line
+       of garbage */
+    char type = buf_[pos_];
+    if (type != '+' && type != '-' && type != ':' && type != '$'
+        && type != '*')
+    {
+        return fail(ParseError::bad_type);
+    }
+
     std::size_t end = 0;
     Step s = find_line(end);
     if (s != Step::done) {
         return s;
     }
 
-    char type = buf_[pos_];
     std::string_view line(buf_.data() + pos_ + 1, end - pos_ - 1);
     std::size_t after = end + 2;
     Node node{Reply::Type::nil, 0, 0, 0};
@@ -296,8 +304,6 @@ Parser::Step Parser::parse_one()
         node.len = static_cast<std::size_t>(count);
         break;
     }
-    default:
-        return fail(ParseError::bad_type);
     }
 
     nodes_.push_back(node);
