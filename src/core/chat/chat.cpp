@@ -137,8 +137,12 @@ void Chat::on_login(sio::Socket& s, Member& m, const sio::Event& e)
         return;
     }
     std::string welcome = "Welcome " + *valid + "!";
-    name(s, m, std::move(*valid), Dialect::classic);
-    answer(s, e, welcome);
+    name(s, m, std::move(*valid), Dialect::classic,
+         [ack = e.ack_id(), welcome](sio::Socket& s, std::size_t) {
+             if (ack) {
+                 s.ack(*ack, one_string(welcome));
+             }
+         });
 }
 
 void Chat::on_join(sio::Socket& s, Member& m, const sio::Event& e)
@@ -156,8 +160,13 @@ void Chat::on_join(sio::Socket& s, Member& m, const sio::Event& e)
         answer(s, e, "invalid name");
         return;
     }
-    name(s, m, std::move(*valid), Dialect::events);
-    answer(s, e, m.key);
+    name(s, m, std::move(*valid), Dialect::events,
+         [ack = e.ack_id()](sio::Socket& s, std::size_t) {
+             const auto* m = static_cast<const Member*>(s.data.get());
+             if (ack && m != nullptr) {
+                 s.ack(*ack, one_string(m->key));
+             }
+         });
 }
 
 void Chat::on_add_user(sio::Socket& s, Member& m, const sio::Event& e)
@@ -170,16 +179,13 @@ void Chat::on_add_user(sio::Socket& s, Member& m, const sio::Event& e)
     if (!valid) {
         return;
     }
-    name(s, m, std::move(*valid), Dialect::demo);
-
-    directory_.count_all(
-        [this, &adapter = s.adapter(), id = s.id()](std::size_t n) {
-            std::string args = "[{";
-            field(args, "numUsers", n);
-            args += "}]";
-            with_socket(adapter, id,
-                        [&](sio::Socket& s) { s.emit("login", args); });
-        });
+    name(s, m, std::move(*valid), Dialect::demo,
+         [](sio::Socket& s, std::size_t users) {
+             std::string args = "[{";
+             field(args, "numUsers", users);
+             args += "}]";
+             s.emit("login", args);
+         });
 }
 
 void Chat::on_message(sio::Socket& s, Member& m, const sio::Event& e)
@@ -201,8 +207,10 @@ void Chat::on_message(sio::Socket& s, Member& m, const sio::Event& e)
             return;
         }
         std::string welcome = "Welcome " + *valid + "!";
-        name(s, m, std::move(*valid), Dialect::classic);
-        s.emit("message", one_string(welcome));
+        name(s, m, std::move(*valid), Dialect::classic,
+             [welcome](sio::Socket& s, std::size_t) {
+                 s.emit("message", one_string(welcome));
+             });
         return;
     }
 
@@ -417,7 +425,8 @@ void Chat::relay(sio::Socket& s, const sio::Event& e)
     s.adapter().broadcast(packets, others);
 }
 
-void Chat::name(sio::Socket& s, Member& m, std::string name, Dialect d)
+void Chat::name(sio::Socket& s, Member& m, std::string name, Dialect d,
+                Then then)
 {
     bool first = !m.named;
 
@@ -437,7 +446,7 @@ void Chat::name(sio::Socket& s, Member& m, std::string name, Dialect d)
     directory_.put(User{m.key, m.name, s.id()});
 
     if (first) {
-        announce_joined(s, m);
+        announce_joined(s, m, std::move(then));
         return;
     }
 
@@ -452,9 +461,16 @@ void Chat::name(sio::Socket& s, Member& m, std::string name, Dialect d)
     field(user, "name", m.name);
     user += "}]";
     to_room(s, room(Dialect::events), "user connected", user);
+    then(s, directory_.count());
 }
 
-void Chat::announce_joined(sio::Socket& s, const Member& m)
+/*
+ * The door's answer (an ack, the demo's `login`) goes after the
+ * announcements: a client that names the next user once it has its
+ * answer finds this one announced already, even when counting the users
+ * of a cluster took a round trip.
+ */
+void Chat::announce_joined(sio::Socket& s, const Member& m, Then then)
 {
     std::string user = "[{";
     field(user, "key", m.key);
@@ -463,13 +479,15 @@ void Chat::announce_joined(sio::Socket& s, const Member& m)
     to_room(s, room(Dialect::events), "user connected", user);
 
     directory_.count_all([this, &adapter = s.adapter(), nsp = s.nsp_name(),
-                          name = m.name, except = s.id()](std::size_t n) {
+                          name = m.name, except = s.id(),
+                          then = std::move(then)](std::size_t n) {
         std::string joined = "[{";
         field(joined, "username", name);
         field(joined, "numUsers", n);
         joined += "}]";
         to_room(adapter, nsp, room(Dialect::demo), "user joined", joined,
                 except);
+        with_socket(adapter, except, [&](sio::Socket& s) { then(s, n); });
     });
 }
 

@@ -76,9 +76,13 @@ private:
     static void with_socket(sio::Adapter& adapter, const std::string& id,
                             const std::function<void(sio::Socket&)>& fn);
 
-    void name(sio::Socket& s, Member& m, std::string name, Dialect d);
+    /* what a door answers once the user is named and announced, with the
+       number of users */
+    using Then = std::function<void(sio::Socket&, std::size_t)>;
+    void name(sio::Socket& s, Member& m, std::string name, Dialect d,
+              Then then);
     void post(sio::Socket& s, const Member& m, std::string_view text);
-    void announce_joined(sio::Socket& s, const Member& m);
+    void announce_joined(sio::Socket& s, const Member& m, Then then);
     void announce_left(sio::Socket& s, const Member& m);
 
     /* one event to one room, the sender excepted */

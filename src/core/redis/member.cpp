@@ -758,8 +758,11 @@ void Member::on_timer(eio::Millis now)
 
 std::optional<std::uint64_t> Member::take_key()
 {
+    /* while Redis is out of reach the directory makes keys of its own,
+       whatever is left of a block (the contract: keys made then carry
+       the server's tag) */
     std::optional<std::uint64_t> key;
-    if (next_key_ < end_key_) {
+    if (connected() && next_key_ < end_key_) {
         key = next_key_++;
     }
     refill_keys();
