@@ -19,6 +19,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { reapAtExit, removeAtExit, forget } from './reaper.js';
 import { T_DIR, freePort } from './server.js';
 
 export const REDIS_BIN = process.env.REDIS_BIN || '/usr/bin/redis-server';
@@ -27,32 +28,6 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Whether redis-server is installed (conf/setup.sh installs it). */
 export const haveRedis = () => fs.existsSync(REDIS_BIN);
-
-// Every redis-server this process started and has not seen exit: killed at
-// exit, so that a failed or interrupted test never leaves one behind.
-const live = new Set();
-const dirs = new Set(); // and their directories (nothing in them is worth keeping)
-function killLive() {
-  for (const child of live) {
-    try {
-      child.kill('SIGKILL');
-    } catch {
-      /* gone */
-    }
-  }
-  live.clear();
-  for (const dir of dirs) fs.rmSync(dir, { recursive: true, force: true });
-  dirs.clear();
-}
-process.on('exit', killLive);
-// A signal ends the process without 'exit' handlers: kill them, then die of
-// the same signal (the listener is gone by then, so the default applies).
-for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
-  process.once(sig, () => {
-    killLive();
-    process.kill(process.pid, sig);
-  });
-}
 
 // --- RESP ------------------------------------------------------------------
 
@@ -177,7 +152,7 @@ export async function startRedis({ password, user, port, args = [] } = {}) {
   const tmpRoot = path.join(T_DIR, 'tmp');
   fs.mkdirSync(tmpRoot, { recursive: true });
   const dir = fs.mkdtempSync(path.join(tmpRoot, `redis-${process.pid}-${++counter}-`));
-  dirs.add(dir);
+  removeAtExit(dir);
 
   const auth = user ? [user.name, user.password] : password ? [password] : null;
   const authed = (commands) => (auth ? [['AUTH', ...auth], ...commands] : commands);
@@ -210,13 +185,9 @@ export async function startRedis({ password, user, port, args = [] } = {}) {
     child.stdout.on('data', (d) => (state.output += d));
     child.stderr.on('data', (d) => (state.output += d));
     child.on('error', (err) => (state.output += `spawn error: ${err.message}\n`));
-    live.add(child);
-    child.on('exit', () => live.delete(child));
-    // a redis-server left running must not keep the test process alive: the
-    // process ends as if it were not there, and the 'exit' handler kills it
-    child.unref();
-    child.stdout.unref();
-    child.stderr.unref();
+    // killed at exit whatever happens; a forgotten one does not keep the
+    // test process alive
+    reapAtExit(child);
 
     const deadline = Date.now() + 10000;
     while (Date.now() < deadline) {
@@ -302,7 +273,7 @@ export async function startRedis({ password, user, port, args = [] } = {}) {
     async close() {
       await redis.stop();
       fs.rmSync(dir, { recursive: true, force: true });
-      dirs.delete(dir);
+      forget(dir);
     },
   };
   return redis;
