@@ -43,34 +43,38 @@ const NO_REDIS = haveRedis() ? false : '/usr/bin/redis-server is not installed (
 const NO_MODULE = NO_REDIS || moduleRedisSupport() || false;
 
 /**
- * The clusters a case runs on. `members(redis)` starts them (in order:
- * the labels are A, B, C).
+ * The clusters a case runs on. `start(redis, {prefix})` starts their
+ * members (the labels say A, B, C in that order).
  */
 const CLUSTERS = [
   {
     label: 'node×2',
     skip: NO_REDIS,
-    start: (redis) => [
-      startReferenceChat({ redis, label: 'node A' }),
-      startReferenceChat({ redis, label: 'node B' }),
+    start: (redis, o) => [
+      startReferenceChat({ redis, label: 'node A', ...o }),
+      startReferenceChat({ redis, label: 'node B', ...o }),
     ],
   },
   {
     label: 'nginx×2+node',
     skip: NO_MODULE,
-    start: (redis) => [
-      startNginxChat({ redis, label: 'nginx A', workers: 2 }),
-      startNginxChat({ redis, label: 'nginx B', workers: 2 }),
-      startReferenceChat({ redis, label: 'node C' }),
+    start: (redis, o) => [
+      startNginxChat({ redis, label: 'nginx A', workers: 2, ...o }),
+      startNginxChat({ redis, label: 'nginx B', workers: 2, ...o }),
+      startReferenceChat({ redis, label: 'node C', ...o }),
     ],
   },
 ];
 
-/** `it` for each cluster: `fn(c, t)` gets the running cluster. */
-function eachCluster(name, { timeout = 90000, only } = {}, fn) {
+/**
+ * `it` for each cluster: `fn(c, t)` gets the running cluster. `redis`:
+ * startRedis's options (a password, an ACL user); `prefix`: the adapter's
+ * key prefix the members are given.
+ */
+function eachCluster(name, { timeout = 90000, only, redis, prefix } = {}, fn) {
   for (const cluster of CLUSTERS) {
     if (only && !only(cluster)) continue;
-    it(`${name} [${cluster.label}]`, { timeout, skip: cluster.skip }, (t) => withCluster(t, cluster, fn));
+    it(`${name} [${cluster.label}]`, { timeout, skip: cluster.skip }, (t) => withCluster(t, cluster, fn, { redis, prefix }));
   }
 }
 
@@ -81,22 +85,23 @@ function eachCluster(name, { timeout = 90000, only } = {}, fn) {
  * reported (nginx: [alert], [crit], a crashed worker; the reference chat:
  * errors, a crash), but never hides the test's own failure.
  */
-async function withCluster(t, cluster, fn) {
-  const redis = await startRedis();
+async function withCluster(t, cluster, fn, { redis: redisOptions, prefix } = {}) {
+  const redis = await startRedis(redisOptions);
   const members = [];
   const closers = []; // other things to stop: redis clients, apps
   const peers = [];
   let ok = false;
   try {
-    const started = await Promise.allSettled(cluster.start(redis));
+    const started = await Promise.allSettled(cluster.start(redis, prefix ? { prefix } : {}));
     for (const r of started) if (r.status === 'fulfilled') members.push(r.value);
     const failed = started.find((r) => r.status === 'rejected');
     if (failed) throw failed.reason;
-    await waitAdapterMembers(redis, members.reduce((n, m) => n + m.adapters, 0));
+    await waitAdapterMembers(redis, members.reduce((n, m) => n + m.adapters, 0), { prefix });
     t.diagnostic(`members: ${members.map((m) => `${m.label} (${m.kind}${m.kind === 'nginx' ? `, ${m.adapters} workers` : ''}, ${m.url})`).join('; ')}; redis ${redis.address}`);
 
     const c = {
       redis,
+      prefix: prefix ?? 'socket.io',
       members,
       peers,
       /** A client of `member` (not awaited: emits are buffered until it connects). */
@@ -140,9 +145,9 @@ async function withCluster(t, cluster, fn) {
       },
       /** A Node.js app with the adapter (one more member), stopped at the end. */
       async nodeApp() {
-        const app = await startNodeApp({ redis });
+        const app = await startNodeApp({ redis, prefix });
         closers.push(() => app.stop());
-        await waitAdapterMembers(redis, members.reduce((n, m) => n + m.adapters, 0) + 1);
+        await waitAdapterMembers(redis, members.reduce((n, m) => n + m.adapters, 0) + 1, { prefix });
         return app;
       },
       /** Members still fine (nobody crashed): checked at the end of every case too. */
@@ -637,6 +642,49 @@ describe('cluster: a Node.js app with the adapter on the same Redis', () => {
   });
 });
 
+describe('cluster: a Redis that wants AUTH, and a key prefix of its own', () => {
+  // the members log in with what they are given (`password=`, `user=`; the
+  // reference chat's --redis-password / --redis-user) and use the prefix for
+  // their channels and the key counter alike; an emitter and a Node.js app
+  // with that prefix are members of the same chat
+  const variants = [
+    ['requirepass', { password: 'chat-s3cret' }, undefined],
+    ['an ACL user, prefix "chat2"', { user: { name: 'chatter', password: 's3cret' } }, 'chat2'],
+  ];
+  for (const [what, redis, prefix] of variants) {
+    eachCluster(`${what}: posts, keys, the emitter and fetchSockets across members`, { redis, prefix }, async (c, t) => {
+      const ok = await c.redis.cli('ACL', 'WHOAMI');
+      t.diagnostic(`redis user ${ok}, prefix ${c.prefix}`);
+      const peers = [];
+      let n = 0;
+      for (const m of c.members) {
+        const p = await c.connect(m, 'login', ['websocket']);
+        await nameIt(c, p, 'login', `L${m.label}`, { asker: peers[0] ?? p, named: ++n });
+        peers.push(p);
+      }
+      // keys from the counter under this prefix
+      const counter = Number(await c.redis.cli('GET', `${c.prefix}-chat#key`));
+      assert.ok(counter >= peers.length, `${c.prefix}-chat#key is ${counter}`);
+      for (const p of peers) assert.match(p.key, KEY_RE);
+      await usersUntil(peers[peers.length - 1], peers.map(userOf), 'of every member');
+      for (const p of peers) {
+        await post(p, `hi from ${p.name}`);
+        for (const q of peers) if (q !== p) q.expect(delivery(q, p, `hi from ${p.name}`));
+        await c.settle();
+      }
+      const client = await c.redisClient('emitter');
+      new Emitter(client, c.prefix === 'socket.io' ? undefined : { key: c.prefix }).to('chat:classic').emit('message', 'system: hi');
+      for (const q of peers) q.expect(['message', 'system: hi']);
+      await c.quiet();
+      const app = await c.nodeApp();
+      const fetched = await app.io.fetchSockets();
+      assert.deepEqual(fetched.map((s) => s.data?.key).sort(), peers.map((p) => p.key).sort());
+      // nobody subscribed under the default prefix when another is given
+      if (prefix) assert.equal(await adapterMembers(c.redis), 0, 'nothing on the socket.io-request channel');
+    });
+  }
+});
+
 describe('cluster: Redis stopped and restarted', () => {
   eachCluster('each member goes on as a chat of its own; posts cross again within seconds of the restart; keys stay unique', { timeout: 120000 }, async (c, t) => {
     const M = c.members;
@@ -701,7 +749,7 @@ describe('cluster: Redis stopped and restarted', () => {
       }
     }
     t.diagnostic(`posts cross every member again ${Date.now() - tBack} ms after the restart`);
-    await waitAdapterMembers(c.redis, M.reduce((s, m) => s + m.adapters, 0));
+    await waitAdapterMembers(c.redis, M.reduce((s, m) => s + m.adapters, 0), { prefix: c.prefix });
 
     // one chat again: users of all, new keys from the (restarted) counter that
     // no connected user has, posts to everyone

@@ -72,7 +72,8 @@ export function moduleRedisSupport() {
     });
     if (r.status === 0) return null;
     const why = `${r.stdout}${r.stderr}`.split('\n').find((l) => /emerg|error/.test(l)) ?? `exit ${r.status}`;
-    return `the module under test does not support socketio_redis yet (nginx -t: ${why.trim()})`;
+    // (the line without its temporary file's path)
+    return `the module under test does not support socketio_redis yet (nginx -t: ${why.replace(/ in \/\S+$/, '').trim()})`;
   } finally {
     fs.rmSync(prefix, { recursive: true, force: true });
   }
@@ -82,7 +83,7 @@ export function moduleRedisSupport() {
  * tests/bench/reference-chat.js --redis on a port of its own choosing (it
  * prints it: no race for a free port). `args`: more arguments.
  */
-export async function startReferenceChat({ redis, label, relay = ['tweet'], args = [] }) {
+export async function startReferenceChat({ redis, label, prefix, relay = ['tweet'], args = [] }) {
   const argv = [
     REFERENCE_CHAT,
     '--port', '0',
@@ -93,6 +94,7 @@ export async function startReferenceChat({ redis, label, relay = ['tweet'], args
     ...(relay.length ? ['--relay', relay.join(',')] : []),
     ...(redis.username ? ['--redis-user', redis.username] : []),
     ...(redis.password ? ['--redis-password', redis.password] : []),
+    ...(prefix ? ['--redis-prefix', prefix] : []),
     ...args,
   ];
   const child = reapAtExit(spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'pipe'] }));
@@ -148,10 +150,11 @@ export async function startReferenceChat({ redis, label, relay = ['tweet'], args
  * workers (each one a member), `reuseport` so that the kernel spreads the
  * clients over them, the relay of `tweet` as the reference chat has it.
  */
-export async function startNginxChat({ redis, label, workers = 2, extra = '', ...opts }) {
+export async function startNginxChat({ redis, label, prefix, workers = 2, extra = '', ...opts }) {
   const auth = [
     redis.password ? ` password=${redis.password}` : '',
     redis.username ? ` user=${redis.username}` : '',
+    prefix ? ` prefix=${prefix}` : '',
   ].join('');
   const server = await startServer({
     path: '/socket.io/',
@@ -193,12 +196,12 @@ export async function redisClient(redis, name, extra = {}) {
  * Redis adapter on an http server on a free port, no chat, no clients
  * needed. `io` is the Server; stop() closes it and its Redis clients.
  */
-export async function startNodeApp({ redis, label = 'node app', requestsTimeout = 5000 } = {}) {
+export async function startNodeApp({ redis, label = 'node app', prefix, requestsTimeout = 5000 } = {}) {
   const pub = await redisClient(redis, 'app-pub');
   const sub = await redisClient(redis, 'app-sub');
   const httpServer = http.createServer();
   const io = new Server(httpServer, { serveClient: false });
-  io.adapter(createAdapter(pub, sub, { requestsTimeout }));
+  io.adapter(createAdapter(pub, sub, { requestsTimeout, ...(prefix ? { key: prefix } : {}) }));
   await new Promise((resolve) => httpServer.listen(0, '127.0.0.1', resolve));
   const serverSide = []; // what other servers sent with serverSideEmit
   io.on('hello', (...args) => serverSide.push(['hello', ...args]));
@@ -227,7 +230,7 @@ export async function adapterMembers(redis, prefix = 'socket.io') {
 }
 
 /** Waits (bounded) until exactly `n` adapter members are subscribed. */
-export async function waitAdapterMembers(redis, n, timeout = 15000, prefix) {
+export async function waitAdapterMembers(redis, n, { timeout = 15000, prefix } = {}) {
   const t0 = Date.now();
   let got;
   while ((got = await adapterMembers(redis, prefix)) !== n) {

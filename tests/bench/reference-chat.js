@@ -306,6 +306,7 @@ async function startCluster() {
   // ".", which no base-36 counter value has: they never equal a shared one.
   const serverId = nsp.adapter.uid;
   let localKeys = 0;
+  const fetchBound = opts.redisRequestsTimeout + 1000;
 
   async function newKey() {
     try {
@@ -321,7 +322,9 @@ async function startCluster() {
   async function namedUsers() {
     let sockets;
     try {
-      sockets = await io.fetchSockets(); // bounded by the adapter's requestsTimeout
+      // the adapter bounds the answers by requestsTimeout, but not its
+      // PUBSUB NUMSUB before them: a Redis that hangs instead of failing
+      sockets = await withTimeout(io.fetchSockets(), fetchBound);
     } catch {
       sockets = await io.local.fetchSockets();
     }
@@ -333,7 +336,7 @@ async function startCluster() {
   /** Whether a socket of `room` exists on some member (this one alone when the others cannot be asked). */
   async function roomExists(room) {
     try {
-      return (await io.in(room).fetchSockets()).length > 0;
+      return (await withTimeout(io.in(room).fetchSockets(), fetchBound)).length > 0;
     } catch {
       return (await io.local.in(room).fetchSockets()).length > 0;
     }
