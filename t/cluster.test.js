@@ -802,8 +802,13 @@ describe('cluster: nginx -s reload under cross-node traffic', () => {
     const rB = await c.connect(b, 'receiver', ['polling']);
     const rC = await c.connect(node, 'receiver', ['websocket']);
     await rA.until(() => rA.connects > 0, 'connected');
-
+    // a reload closes A's sessions; should the module say so with a
+    // Socket.IO DISCONNECT, the client would not come back by itself
     let stop = false;
+    rA.socket.on('disconnect', (reason) => {
+      if (reason === 'io server disconnect' && !stop) rA.socket.connect();
+    });
+
     const sent = { PB: [], PC: [] };
     const poster = async (p) => {
       for (let k = 0; !stop; k++) {
@@ -817,9 +822,14 @@ describe('cluster: nginx -s reload under cross-node traffic', () => {
 
     const old = [];
     for (let i = 0; i < 10; i++) {
-      old.push(...workerPids(a.server));
+      const before = workerPids(a.server);
+      const connects = rA.connects;
+      old.push(...before);
       nginxSignal(a.server, 'reload');
-      await sleep(700);
+      // the new workers are up and A's receiver is back on one of them
+      await until(() => workerPids(a.server).filter((pid) => !old.includes(pid)).length >= a.adapters, `reload ${i + 1}: new workers`);
+      await rA.until(() => rA.connects > connects && rA.socket.connected, `reload ${i + 1}: back`, WAIT_MS);
+      await sleep(300);
     }
     await sleep(1000);
     stop = true;
@@ -842,6 +852,10 @@ describe('cluster: nginx -s reload under cross-node traffic', () => {
     await nameIt(c, rA2, 'login', 'PA', { asker: rB, named: 3 });
     await post(rA2, 'from the reloaded node');
     for (const p of [rB, rC, sB, sC]) await p.waitFor('message', (m) => m === 'PA: from the reloaded node');
+    for (const p of [sB, sC]) {
+      await post(p, `to the reloaded node from ${p.name}`);
+      for (const q of [rA, rA2]) await q.waitFor('message', (m) => m === `${p.name}: to the reloaded node from ${p.name}`);
+    }
 
     // Redis: the members subscribed, and no more connections than the live workers need
     const expectedMembers = c.members.reduce((s, m) => s + m.adapters, 0);
