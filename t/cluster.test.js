@@ -26,7 +26,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Emitter } from '@socket.io/redis-emitter';
 import { nginxSignal, workerPids, waitGone, children } from './lib/server.js';
-import { haveRedis, startRedis } from './lib/redis.js';
+import { REDIS_BIN, haveRedis, startRedis } from './lib/redis.js';
 import {
   REFERENCE_CLIENT_PREFIX, TEST_CLIENT_PREFIX, adapterMembers, moduleRedisSupport, redisClient,
   startNginxChat, startNodeApp, startReferenceChat, waitAdapterMembers,
@@ -39,7 +39,7 @@ const WAIT_MS = 10000; // for anything that must happen (across servers, through
 const QUIET_MS = 600; // after the last expected event, for what must not happen
 const KEY_RE = /^u[0-9a-z]+$/; // a key drawn from the shared counter: u + base 36
 
-const NO_REDIS = haveRedis() ? false : '/usr/bin/redis-server is not installed (conf/setup.sh installs it)';
+const NO_REDIS = haveRedis() ? false : `${REDIS_BIN} is not installed (conf/setup.sh installs Debian's redis-server)`;
 const NO_MODULE = NO_REDIS || moduleRedisSupport() || false;
 
 /**
