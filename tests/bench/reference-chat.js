@@ -20,7 +20,10 @@
 // Redis, the dialect rooms and `chat:user:KEY`, `socket.data` {key, name},
 // keys from `INCR <prefix>-chat#key`, `users` and `numUsers` from
 // `io.fetchSockets()` (every member's named sockets). It is what t/cluster.test.js
-// runs today and what the module's nodes must agree with. Without --redis
+// runs today and what the module's nodes must agree with. It listens once
+// both of its Redis connections are up, or after 3 s without them (it then
+// starts as a chat of its own and joins the others when Redis answers).
+// Without --redis
 // nothing of that is loaded and the chat is exactly the one-process chat the
 // benchmark measures.
 'use strict';
