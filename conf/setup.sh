@@ -18,6 +18,7 @@ packages=(
     googletest libgtest-dev libbenchmark-dev
     clang libclang-rt-14-dev valgrind
     chromium
+    redis-server
 )
 command -v node >/dev/null 2>&1 || packages+=(nodejs)
 command -v npm >/dev/null 2>&1 || packages+=(npm)
@@ -38,6 +39,12 @@ if [ ${#missing[@]} -gt 0 ]; then
     if [[ " ${missing[*]} " == *" nginx "* ]]; then
         systemctl disable --now nginx >/dev/null 2>&1 \
             || service nginx stop >/dev/null 2>&1 || true
+    fi
+    # the same for Debian's redis-server (port 6379): the cluster tests
+    # (t/lib/redis.js) start their own on free ports
+    if [[ " ${missing[*]} " == *" redis-server "* ]]; then
+        systemctl disable --now redis-server >/dev/null 2>&1 \
+            || service redis-server stop >/dev/null 2>&1 || true
     fi
 fi
 
