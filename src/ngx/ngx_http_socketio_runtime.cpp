@@ -72,6 +72,7 @@ member_config(const ngx_http_socketio_loc_conf_t &conf,
     c.conn.db = static_cast<unsigned>(r.db);
     c.conn.limits.max_bulk = conf.max_payload + 64 * 1024;
     c.conn.max_output = conf.max_buffered;
+    c.clock = [] { return Runtime::now(); };
     return c;
 }
 

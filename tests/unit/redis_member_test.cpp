@@ -95,11 +95,12 @@ protected:
         return c;
     }
 
-    static redis::MemberConfig member_config()
+    redis::MemberConfig member_config()
     {
         redis::MemberConfig c;
         c.node = "ngx-node1-";
         c.requests_timeout = 5000;
+        c.clock = [this] { return now; };
         return c;
     }
 
@@ -107,6 +108,15 @@ protected:
     void join()
     {
         member.pub().on_connected();
+        subscribe();
+        /* the first block of keys, asked for when pub came up */
+        pub_commands();
+        ASSERT_TRUE(member.pub().on_bytes(":64\r\n"));
+    }
+
+    /* the subscribed connection up, its subscriptions confirmed */
+    void subscribe()
+    {
         member.sub().on_connected();
         auto subs = commands(member.sub().output());
         ASSERT_EQ(subs.size(), 2u);
@@ -123,9 +133,6 @@ protected:
         }
         ASSERT_TRUE(member.sub().on_bytes(confirm));
         ASSERT_TRUE(member.connected());
-        /* the first block of keys, asked for when pub came up */
-        pub_commands();
-        ASSERT_TRUE(member.pub().on_bytes(":64\r\n"));
     }
 
     /* what the member published since the last look */
@@ -192,6 +199,7 @@ protected:
     sio::Server server;
     fakes::EngineHarness h;
     FakeHost host;
+    eio::Millis now = 0;
     redis::Member member;
     std::vector<std::unique_ptr<fakes::FakeLink>> links;
 };
@@ -293,7 +301,11 @@ TEST_F(MemberTest, KeysComeFromTheClustersCounterABlockAtATime)
     /* a quarter left: the next block is asked for, once */
     auto cmds = pub_commands();
     ASSERT_EQ(cmds.size(), 1u);
-    EXPECT_EQ(cmds[0], (Strings{"INCRBY", "socket.io-chat#key", "64"}));
+    ASSERT_EQ(cmds[0].size(), 6u);
+    EXPECT_EQ(cmds[0][0], "EVAL");
+    EXPECT_EQ(cmds[0][3], "socket.io-chat#key");
+    EXPECT_EQ(cmds[0][4], "64");
+    EXPECT_EQ(cmds[0][5], "64") << "the counter raised to what was drawn";
     EXPECT_EQ(member.take_key(), 49u);
     EXPECT_TRUE(pub_commands().empty());
     ASSERT_TRUE(member.pub().on_bytes(":128\r\n"));
@@ -303,6 +315,39 @@ TEST_F(MemberTest, KeysComeFromTheClustersCounterABlockAtATime)
     member.sub().on_closed();
     member.on_closed(member.sub());
     EXPECT_FALSE(member.take_key());
+}
+
+TEST_F(MemberTest, BackAfterALossTheCounterIsRaisedAtOnceAndKeysDrawnLater)
+{
+    join();                                   /* keys 1-64 */
+    member.take_key();
+    member.pub().on_closed();
+    member.on_closed(member.pub());
+    member.sub().on_closed();
+    member.on_closed(member.sub());
+
+    /* Redis came back empty: raised to 64 before anyone draws again */
+    now = 1000;
+    member.pub().on_connected();
+    auto cmds = pub_commands();
+    ASSERT_EQ(cmds.size(), 1u);
+    ASSERT_EQ(cmds[0].size(), 6u);
+    EXPECT_EQ(cmds[0][0], "EVAL");
+    EXPECT_EQ(cmds[0][4], "0") << "nothing drawn";
+    EXPECT_EQ(cmds[0][5], "64") << "raised to the highest drawn";
+    ASSERT_TRUE(member.pub().on_bytes(":64\r\n"));
+    subscribe();
+    EXPECT_FALSE(member.take_key()) << "not within the grace";
+    now = 1000 + 5999;
+    EXPECT_FALSE(member.take_key());
+    now = 1000 + 6000;
+    EXPECT_FALSE(member.take_key()) << "the first after: a new block asked";
+    cmds = pub_commands();
+    ASSERT_EQ(cmds.size(), 1u);
+    EXPECT_EQ(cmds[0][4], "64");
+    EXPECT_EQ(cmds[0][5], "64");
+    ASSERT_TRUE(member.pub().on_bytes(":128\r\n"));
+    EXPECT_EQ(member.take_key(), 65u);
 }
 
 TEST_F(MemberTest, ABroadcastFromAnotherServerReachesTheSocketsHereOnce)

@@ -44,8 +44,9 @@ std::string Directory::new_key()
     if (auto n = member_.take_key()) {
         return chat::key_from_counter(*n);
     }
-    /* "u<node>.<n>": never one of the counter's, which have no '.' */
-    std::string key = chat::key_from_counter(++alone_);
+    /* "u<node>.<n>": never one of the counter's, which have no '.';
+       n from this node's own counter, which all its workers share */
+    std::string key = local_.new_key();
     key.insert(1, node_ + ".");
     return key;
 }

@@ -55,7 +55,6 @@ private:
     std::string node_;
     std::function<eio::Millis()> clock_;
     std::vector<std::function<void(Users)>> waiting_;
-    std::uint64_t alone_ = 0;                 /* keys made without Redis */
 };
 
 }  // namespace socketio::redis

@@ -33,6 +33,26 @@ enum class Request : int {
 
 constexpr std::uint64_t key_block = 64;
 
+/*
+ * After a reconnection, keys are drawn again only once every member had
+ * the time to raise the counter (the longest delay between two attempts
+ * to reconnect, and some): meanwhile the directory makes its own.
+ */
+constexpr eio::Millis key_grace = 6000;
+
+/*
+ * INCRBY of the keys' counter, raised first to the highest key this
+ * worker ever drew: a Redis that comes back without its data (no
+ * persistence) would count from 1 again, and hand out keys of users still
+ * here. Run at every (re)connection, so that each member raises it as
+ * soon as it is back.
+ */
+constexpr std::string_view draw_keys_script =
+    "local c = tonumber(redis.call('GET', KEYS[1]) or '0') "
+    "local floor = tonumber(ARGV[2]) "
+    "if c < floor then redis.call('SET', KEYS[1], floor) end "
+    "return redis.call('INCRBY', KEYS[1], ARGV[1])";
+
 std::string_view str_of(const json::object& o, std::string_view key)
 {
     if (const json::value* v = o.if_contains(key)) {
@@ -120,7 +140,22 @@ Member::Member(MemberConfig config, MemberHost& host, sio::Server& server)
     : cfg_(std::move(config)), host_(host), server_(server),
       pub_(cfg_.conn), sub_(cfg_.conn)
 {
-    pub_.on_ready([this] { refill_keys(); });
+    pub_.on_ready([this] {
+        if (highest_key_ == 0) {
+            refill_keys(true);
+            return;
+        }
+        /* back after a loss: the counter raised at once, keys later */
+        std::string counter = cfg_.prefix + "-chat#key";
+        std::string floor = std::to_string(highest_key_);
+        if (pub_.command({"EVAL", draw_keys_script, "1", counter, "0",
+                          floor}))
+        {
+            flush(pub_);
+        }
+        next_key_ = end_key_ = 0;
+        draw_after_ = cfg_.clock() + key_grace;
+    });
     sub_.on_ready([this] { subscribe(); });
     sub_.on_push([this](const resp::Reply& r) { on_push(r); });
 }
@@ -762,23 +797,28 @@ std::optional<std::uint64_t> Member::take_key()
        whatever is left of a block (the contract: keys made then carry
        the server's tag) */
     std::optional<std::uint64_t> key;
-    if (connected() && next_key_ < end_key_) {
+    if (connected() && next_key_ < end_key_
+        && cfg_.clock() >= draw_after_)
+    {
         key = next_key_++;
     }
-    refill_keys();
+    refill_keys(false);
     return key;
 }
 
-void Member::refill_keys()
+void Member::refill_keys(bool reconnected)
 {
-    if (refilling_ || end_key_ - next_key_ > key_block / 4 || !pub_.ready()) {
+    if (refilling_ || !pub_.ready() || cfg_.clock() < draw_after_
+        || (!reconnected && end_key_ - next_key_ > key_block / 4))
+    {
         return;
     }
 
     std::string counter = cfg_.prefix + "-chat#key";
     std::string block = std::to_string(key_block);
+    std::string floor = std::to_string(highest_key_);
     refilling_ = pub_.command(
-        {"INCRBY", counter, block},
+        {"EVAL", draw_keys_script, "1", counter, block, floor},
         [this, alive = std::weak_ptr<bool>(alive_)](const resp::Reply* r) {
             if (alive.expired()) {
                 return;
@@ -793,6 +833,7 @@ void Member::refill_keys()
             auto last = static_cast<std::uint64_t>(r->integer);
             next_key_ = last - key_block + 1;
             end_key_ = last + 1;
+            highest_key_ = std::max(highest_key_, last);
         });
     flush(pub_);
 }

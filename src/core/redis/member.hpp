@@ -51,6 +51,8 @@ struct MemberConfig {
     std::string node;                     /* what this node's uids begin with,
                                              never empty */
     ConnOptions conn;
+    /* the time now (keys wait a grace after a reconnection) */
+    std::function<eio::Millis()> clock = [] { return eio::Millis(0); };
 };
 
 /* What the web server does for the member. */
@@ -149,7 +151,7 @@ private:
     void on_request(const Channels& ch, std::string_view payload);
     void on_response(std::string_view payload);
     void respond(const Channels& ch, const std::string& json);
-    void refill_keys();
+    void refill_keys(bool reconnected);
     sio::Namespace* nsp_of(const Channels& ch);
     std::vector<FetchedSocket> local(sio::Namespace& nsp,
                                      const sio::BroadcastOptions& opts);
@@ -172,6 +174,8 @@ private:
     /* a block of chat keys: [next_key_, end_key_) */
     std::uint64_t next_key_ = 0;
     std::uint64_t end_key_ = 0;
+    std::uint64_t highest_key_ = 0;       /* ever drawn: the counter's floor */
+    eio::Millis draw_after_ = 0;          /* no key drawn before */
     bool refilling_ = false;
 
     Counters counters_;
