@@ -51,12 +51,25 @@ std::string Directory::new_key()
     return key;
 }
 
+/*
+ * A question asked while one is on its way waits for the next, which
+ * starts when that one is answered: an answer is never older than its
+ * question (one on its way might not see a user who left since), and a
+ * burst of questions costs one more round trip, not one each.
+ */
 void Directory::ask(std::function<void(Users)> done)
 {
-    waiting_.push_back(std::move(done));
-    if (waiting_.size() > 1) {
-        return;                               /* one is on its way */
+    next_.push_back(std::move(done));
+    if (!asking_) {
+        start();
     }
+}
+
+void Directory::start()
+{
+    waiting_ = std::move(next_);
+    next_.clear();
+    asking_ = true;
 
     member_.fetch("/", {}, clock_(),
                   [this](std::vector<FetchedSocket> sockets, bool) {
@@ -72,8 +85,12 @@ void Directory::ask(std::function<void(Users)> done)
         }
         auto waiting = std::move(waiting_);
         waiting_.clear();
+        asking_ = false;
         for (auto& fn : waiting) {
             fn(all);
+        }
+        if (!next_.empty() && !asking_) {
+            start();
         }
     });
 }

@@ -49,12 +49,15 @@ public:
 private:
     /* the named sockets of every member, for whoever asked meanwhile */
     void ask(std::function<void(Users)> done);
+    void start();
 
     chat::Directory& local_;
     Member& member_;
     std::string node_;
     std::function<eio::Millis()> clock_;
-    std::vector<std::function<void(Users)>> waiting_;
+    std::vector<std::function<void(Users)>> waiting_;   /* the one asked */
+    std::vector<std::function<void(Users)>> next_;      /* the next one */
+    bool asking_ = false;
 };
 
 }  // namespace socketio::redis
