@@ -331,6 +331,7 @@ PostRequest::on_body(ngx_http_request_t *r)
     done_ = true;
 
     if (owner_ < 0) {
+        rt_.catch_up();
         s = rt_.engine().find(sid_);
     }
 

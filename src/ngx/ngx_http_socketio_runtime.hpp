@@ -43,6 +43,19 @@ public:
     /* Joins the zone's cluster: a slot, a wake-up socket. */
     void start();
 
+    /*
+     * Reads the log before a client's input is handled: what the other
+     * workers did before it (a user named, a message posted) reaches this
+     * worker's sockets before what the input causes, as it would on one
+     * worker, whatever order the event loop found the two in.
+     */
+    void catch_up() noexcept
+    {
+        if (node_->behind()) {
+            consume();
+        }
+    }
+
     eio::Engine &engine() noexcept { return *engine_; }
     cluster::Node &node() noexcept { return *node_; }
     const ngx_http_socketio_loc_conf_t &conf() const noexcept { return conf_; }

@@ -720,7 +720,11 @@ void
 WsConnection::dispatch(bool binary, std::string_view payload)
 {
     if (session_ != NULL) {
-        session_->on_ws_message(*this, binary, payload, Runtime::now());
+        rt_.catch_up();
+        /* what it read may have closed the session */
+        if (session_ != NULL && state_ == State::open) {
+            session_->on_ws_message(*this, binary, payload, Runtime::now());
+        }
         return;
     }
 

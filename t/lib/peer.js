@@ -43,8 +43,11 @@ export class Peer {
     this.disconnects = [];
     this.connects = 0;
     this.waitMs = waitMs;
+    this.ignore = null; // (event) => true for events a test does not record
     socket.onAny((event, ...args) => {
-      this.got.push(norm([event, ...args]));
+      const e = norm([event, ...args]);
+      if (this.ignore?.(e)) return;
+      this.got.push(e);
       this._wake();
     });
     socket.on('connect', () => {

@@ -591,3 +591,35 @@ TEST(ClusterDepart, APollHeldForAnOwnerThatLeavesTooGetsTheClosePacket)
     x.node.depart();
     EXPECT_EQ(xpoll.answers, Strings{"1"});
 }
+
+/*
+ * One worker reads the other servers (Redis) for the node: the first to
+ * ask takes the part; when it departs or dies, the next to ask does.
+ */
+TEST(ClusterReader, OneWorkerReadsTheOtherServersAndAnotherTakesOver)
+{
+    Cluster c;
+    Worker& a = c.add("A", 201);
+    Worker& b = c.add("B", 202);
+    Worker& x = c.add("C", 203);
+
+    EXPECT_TRUE(a.node.reads_cluster());
+    EXPECT_FALSE(b.node.reads_cluster());
+    EXPECT_FALSE(x.node.reads_cluster());
+    EXPECT_TRUE(a.node.reads_cluster());
+
+    /* A shuts down: its record wakes the others, the first to ask reads */
+    a.node.depart();
+    EXPECT_FALSE(a.node.reads_cluster());
+    ASSERT_TRUE(c.settle());
+    EXPECT_TRUE(b.node.reads_cluster());
+    EXPECT_FALSE(x.node.reads_cluster());
+
+    /* B dies: once the next worker has cleaned up after it, C reads */
+    c.kill(b, 202);
+    Worker& d = c.add("D", 204);
+    ASSERT_TRUE(c.settle());
+    EXPECT_EQ(c.state(b.slot()), bus::SlotState::free);
+    EXPECT_TRUE(x.node.reads_cluster());
+    EXPECT_FALSE(d.node.reads_cluster());
+}

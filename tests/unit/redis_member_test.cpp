@@ -120,14 +120,14 @@ protected:
         member.sub().on_connected();
         auto subs = commands(member.sub().output());
         ASSERT_EQ(subs.size(), 2u);
-        EXPECT_EQ(subs[0], (Strings{"PSUBSCRIBE", "socket.io#/#*"}));
-        EXPECT_EQ(subs[1], (Strings{"SUBSCRIBE", "socket.io-request#/#",
+        EXPECT_EQ(subs[0], (Strings{"SUBSCRIBE", "socket.io-request#/#",
                                     "socket.io-response#/#",
                                     "socket.io-response#/#ngx-node1-0-1#"}));
+        EXPECT_EQ(subs[1], (Strings{"PSUBSCRIBE", "socket.io#/#*"}));
         member.sub().written(member.sub().output().size());
         std::string confirm;
-        for (const char* kind : {"psubscribe", "subscribe", "subscribe",
-                                 "subscribe"})
+        for (const char* kind : {"subscribe", "subscribe", "subscribe",
+                                 "psubscribe"})
         {
             confirm += "*3\r\n" + bulk(kind) + bulk("x") + ":1\r\n";
         }
@@ -382,6 +382,54 @@ TEST_F(MemberTest, ABroadcastFromAnotherServerReachesTheSocketsHereOnce)
     h.engine.flush();
     EXPECT_TRUE(fresh(a).empty());
     EXPECT_EQ(member.counters().received, 3u);
+}
+
+/*
+ * One worker of a node reads the other servers' broadcasts for all (the
+ * zone's log carries them on): the others take back their pattern, drop
+ * what Redis sent before it had that, and subscribe without it.
+ */
+TEST_F(MemberTest, OnlyTheNodesReaderReadsTheOtherServersBroadcasts)
+{
+    join();
+    Client a = client();
+
+    member.set_reader(false);
+    EXPECT_EQ(commands(member.sub().output()),
+              (std::vector<Strings>{{"PUNSUBSCRIBE", "socket.io#/#*"}}));
+    member.sub().written(member.sub().output().size());
+
+    std::string msg = emitter_broadcast("emitter", "[\"late\"]");
+    ASSERT_TRUE(member.sub().on_bytes(
+        push_pmessage("socket.io#/#*", "socket.io#/#", msg)));
+    h.engine.flush();
+    EXPECT_TRUE(fresh(a).empty());
+    EXPECT_EQ(member.counters().received, 0u);
+
+    /* back after a loss: the requests' channels only */
+    member.on_closed(member.sub());
+    member.sub().on_closed();
+    member.sub().on_connected();
+    auto subs = commands(member.sub().output());
+    ASSERT_EQ(subs.size(), 1u);
+    EXPECT_EQ(subs[0][0], "SUBSCRIBE");
+    member.sub().written(member.sub().output().size());
+    std::string confirm;
+    for (int i = 0; i < 3; i++) {
+        confirm += "*3\r\n" + bulk("subscribe") + bulk("x") + ":1\r\n";
+    }
+    ASSERT_TRUE(member.sub().on_bytes(confirm));
+    EXPECT_TRUE(member.connected());
+
+    /* the reader left: this one takes the part */
+    member.set_reader(true);
+    EXPECT_EQ(commands(member.sub().output()),
+              (std::vector<Strings>{{"PSUBSCRIBE", "socket.io#/#*"}}));
+    member.sub().written(member.sub().output().size());
+    ASSERT_TRUE(member.sub().on_bytes(
+        push_pmessage("socket.io#/#*", "socket.io#/#", msg)));
+    h.engine.flush();
+    EXPECT_EQ(fresh(a), (Strings{"42[\"late\"]"}));
 }
 
 TEST_F(MemberTest, ABinaryBroadcastIsABinaryEvent)

@@ -81,7 +81,9 @@ struct LogHeader {
 struct Header {
     std::uint64_t magic;
     std::uint32_t version;
-    std::uint32_t reserved;
+    std::atomic<std::uint32_t> reader;      /* slot + 1 of the worker that
+                                               reads the other servers'
+                                               broadcasts; 0: none */
     std::uint64_t size;
     std::uint64_t id;                       /* names this zone's sockets */
 

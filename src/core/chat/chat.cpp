@@ -275,8 +275,8 @@ void Chat::on_users(sio::Socket& s, const sio::Event& e)
     }
 
     directory_.all_users(
-        [this, &adapter = s.adapter(), id = s.id(),
-         ack = *e.ack_id()](Directory::Users all) {
+        [this, &adapter = s.adapter(), id = s.id(), ack = *e.ack_id(),
+         hold = s.session().hold()](Directory::Users all) {
             /* this server's list is made once per change of the
                directory, however often asked; a cluster's answer is made
                for the requests that waited for it together */
@@ -388,7 +388,7 @@ void Chat::on_private(sio::Socket& s, Member& m, const sio::Event& e)
     directory_.exists(
         std::string(*to),
         [&adapter = s.adapter(), id = s.id(), ack = e.ack_id(), packet,
-         room = user_room(*to)](bool found) {
+         room = user_room(*to), hold = s.session().hold()](bool found) {
             if (found) {
                 sio::BroadcastOptions to_one;
                 to_one.rooms.push_back(room);
@@ -480,7 +480,8 @@ void Chat::announce_joined(sio::Socket& s, const Member& m, Then then)
 
     directory_.count_all([this, &adapter = s.adapter(), nsp = s.nsp_name(),
                           name = m.name, except = s.id(),
-                          then = std::move(then)](std::size_t n) {
+                          then = std::move(then),
+                          hold = s.session().hold()](std::size_t n) {
         std::string joined = "[{";
         field(joined, "username", name);
         field(joined, "numUsers", n);

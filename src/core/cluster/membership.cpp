@@ -109,6 +109,11 @@ void Node::depart()
     copy_views_before(bus::no_pin);
     refs_.clear();
 
+    /* someone else reads the other servers now: this record wakes them */
+    std::uint32_t me = slot_ + 1u;
+    zone_.header().reader.compare_exchange_strong(me, 0,
+                                                  std::memory_order_acq_rel);
+
     /* what others wait for from here will not come: they answer it */
     send(bus::any_slot, records::SlotGone{slot_});
 
@@ -180,6 +185,43 @@ std::vector<bus::UserRecord> Node::remove_users(std::uint16_t slot)
         }
     }
     return gone;
+}
+
+/*
+ * One worker of the node reads the broadcasts of the other servers and
+ * writes them into the log, for every worker to read in the log's order:
+ * all sockets of the node get them in one order, among the node's own, and
+ * a session moving between workers replays them like the node's own.
+ * Were every worker to read Redis for its own sockets, one moving would
+ * miss what its old worker read after letting it go and its new one
+ * before taking it.
+ */
+bool Node::reads_cluster()
+{
+    if (!joined() || departed_) {
+        return false;
+    }
+
+    bus::Header& h = zone_.header();
+    const std::uint32_t me = slot_ + 1u;
+    auto holder_alive = [&](std::uint32_t r) {
+        return r != 0 && r <= bus::max_slots
+               && zone_.slot(r - 1).state.load(std::memory_order_acquire)
+                      == static_cast<std::uint32_t>(bus::SlotState::alive);
+    };
+
+    std::uint32_t r = h.reader.load(std::memory_order_acquire);
+    if (r == me || holder_alive(r)) {
+        return r == me;
+    }
+
+    bus::Guard g(h.lock);
+    r = h.reader.load(std::memory_order_acquire);
+    if (!holder_alive(r)) {
+        h.reader.store(me, std::memory_order_release);
+        return true;
+    }
+    return r == me;
 }
 
 /* A worker that died holds a slot: take its sessions and users out, and

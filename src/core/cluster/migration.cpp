@@ -33,10 +33,11 @@ void Node::move_upgraded()
     for (auto it = wss_.begin(); it != wss_.end();) {
         WsProxy& proxy = *it->second;
         eio::Session* s = engine_.find(proxy.sid());
-        /* upgraded to a WebSocket that another worker holds, and nothing
-           left for the engine to hand it here */
+        /* upgraded to a WebSocket that another worker holds, nothing
+           left for the engine to hand it here, and no answer on its way
+           to it */
         if (s != nullptr && s->state() == eio::Session::State::open
-            && s->websocket() == &proxy && !s->flush_due())
+            && s->websocket() == &proxy && !s->flush_due() && !s->held())
         {
             auto owned = std::move(it->second);
             it = wss_.erase(it);

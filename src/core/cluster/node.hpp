@@ -157,6 +157,13 @@ public:
     void depart();
     /* Gives the slot back (worker exit). */
     void leave();
+    /*
+     * Whether this worker is the one of the node that reads the other
+     * servers' broadcasts (from Redis) and logs them for every worker;
+     * it takes the part when no live worker has it. Cheap: asked after
+     * every read of the log.
+     */
+    bool reads_cluster();
 
     bool joined() const noexcept { return slot_ != bus::any_slot; }
     std::uint16_t slot() const noexcept { return slot_; }
@@ -205,6 +212,11 @@ public:
 
     /* Reads what is new, in order. */
     void consume();
+    /* Whether the log holds records this worker has not read. */
+    bool behind() const noexcept
+    {
+        return joined() && !departed_ && cursor_ < log_.head();
+    }
     /* After the engine flushed: sessions whose WebSocket is elsewhere
        move there, proxies done are dropped, the pin moves. */
     void after_flush();

@@ -131,6 +131,19 @@ public:
        date until then. Queued with the engine once until that flush. */
     bool flush_due() const noexcept { return flush_due_; }
     void mark_dirty();
+    /*
+     * An answer on its way (a count asked of the other servers) holds the
+     * session on this worker while the token lives: a session that moved
+     * meanwhile would not get it. The token outlives the session safely.
+     */
+    std::shared_ptr<const void> hold()
+    {
+        if (!holds_) {
+            holds_ = std::make_shared<char>(0);
+        }
+        return holds_;
+    }
+    bool held() const noexcept { return holds_ && holds_.use_count() > 1; }
     /* Where the engine filed this session among its timers (`never`: not
        filed), for the engine to find it again in O(log n). */
     Millis timer_key() const noexcept { return timer_key_; }
@@ -159,6 +172,7 @@ private:
     State state_ = State::open;
     bool endpoint_closed_ = false;
     bool flush_due_ = false;
+    std::shared_ptr<char> holds_;
 
     /* output not yet handed to a transport */
     bool overflow_ = false;

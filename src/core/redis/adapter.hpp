@@ -44,6 +44,13 @@ public:
     {
         node_->for_each(opts, fn);
     }
+    /* through the zone's log: every worker's sockets, in the log's order
+       (the member that reads Redis is one worker of the node) */
+    void deliver_remote(const std::vector<eio::EncodedPtr>& packets,
+                        const sio::BroadcastOptions& opts) override
+    {
+        node_->broadcast(packets, opts);
+    }
     std::size_t size() const override { return node_->size(); }
     std::vector<std::string> rooms_of(const sio::Socket& s) const override
     {

@@ -202,20 +202,45 @@ void Member::subscribe()
 
     for (Channels& ch : channels_) {
         ch.own_response = ch.response + cfg_.uid + "#";
-        std::string pattern = ch.broadcast + "*";
-        sub_.subscribe({"PSUBSCRIBE", pattern});
         sub_.subscribe({"SUBSCRIBE", ch.request, ch.response,
                         ch.own_response});
     }
+    if (reader_) {
+        read_broadcasts(true);
+    }
     flush(sub_);
+}
+
+void Member::set_reader(bool reader)
+{
+    if (reader == reader_) {
+        return;
+    }
+    reader_ = reader;
+    if (sub_.ready()) {
+        read_broadcasts(reader);
+        flush(sub_);
+    }
+}
+
+void Member::read_broadcasts(bool on)
+{
+    for (const Channels& ch : channels_) {
+        sub_.subscribe({on ? "PSUBSCRIBE" : "PUNSUBSCRIBE",
+                        ch.broadcast + "*"});
+    }
 }
 
 void Member::on_push(const resp::Reply& r)
 {
     const auto& e = r.elements;
 
-    if (e[0].is_string("subscribe") || e[0].is_string("psubscribe")) {
-        if (++confirmations_ == channels_.size() * 4) {
+    if (e[0].is_string("psubscribe") || e[0].is_string("punsubscribe")) {
+        return;
+    }
+
+    if (e[0].is_string("subscribe")) {
+        if (++confirmations_ == channels_.size() * 3) {
             subscribed_ = true;
             host_.log(util::LogLevel::notice,
                       "joined the Socket.IO cluster on Redis as " + cfg_.uid);
@@ -225,12 +250,13 @@ void Member::on_push(const resp::Reply& r)
 
     std::string_view channel, payload;
 
-    if (e[0].is_string("pmessage") && e.size() == 4) {
+    /* after PUNSUBSCRIBE, until Redis has it: another worker reads now */
+    if (e[0].is_string("pmessage") && e.size() == 4 && reader_) {
         channel = e[2].str;
         payload = e[3].str;
         for (const Channels& ch : channels_) {
             if (starts_with(channel, ch.broadcast)) {
-                on_broadcast(ch, channel, payload);
+                on_broadcast(ch, payload);
                 return;
             }
         }
@@ -327,27 +353,11 @@ void Member::publish(std::string_view nsp,
     flush(pub_);
 }
 
-void Member::on_broadcast(const Channels& ch, std::string_view channel,
-                          std::string_view payload)
+void Member::on_broadcast(const Channels& ch, std::string_view payload)
 {
     sio::Namespace* nsp = nsp_of(ch);
     if (nsp == nullptr) {
         return;
-    }
-
-    /* a message to one room that has no socket here: not ours to read */
-    std::string_view room = channel.substr(ch.broadcast.size());
-    if (!room.empty() && room.back() == '#') {
-        room.remove_suffix(1);
-    }
-    if (!room.empty()) {
-        sio::BroadcastOptions in_room;
-        in_room.rooms.emplace_back(room);
-        bool any = false;
-        nsp->adapter().for_each(in_room, [&](sio::Socket&) { any = true; });
-        if (!any) {
-            return;
-        }
     }
 
     auto b = msgpack::decode_broadcast(payload);
@@ -384,12 +394,8 @@ void Member::on_broadcast(const Channels& ch, std::string_view channel,
     opts.rooms = std::move(b->opts.rooms);
     opts.except = std::move(b->opts.except);
 
-    /* this worker's sockets only: every worker reads Redis itself */
-    nsp->adapter().for_each(opts, [&](sio::Socket& s) {
-        for (const auto& p : packets) {
-            s.session().send(p);
-        }
-    });
+    /* decoded once for the node: its workers read it from the log */
+    nsp->adapter().deliver_remote(packets, opts);
     counters_.received++;
 }
 

@@ -10,10 +10,13 @@
  *
  * Each worker is a member of its own (its own uid, its own two
  * connections): it answers the requests for its own sockets, and PUBSUB
- * NUMSUB counts it. A broadcast made on this node reaches this node's
- * other workers through the zone's log; published to Redis too, it comes
- * back to them, and is dropped there: the uids of one node's workers
- * share a prefix (`node`). So every socket gets a message once.
+ * NUMSUB counts it. The broadcasts of the other servers one worker of the
+ * node reads (the reader: set_reader()), and hands them to the adapter's
+ * deliver_remote(), which logs them for every worker. A broadcast made on
+ * this node reaches this node's workers through the zone's log; published
+ * to Redis too, it comes back to the reader, who drops it: the uids of
+ * one node's workers share a prefix (`node`). So every socket gets a
+ * message once.
  *
  * What it does not know (a socket that is another member's) it asks the
  * cluster, and waits for the answers for requests_timeout at most.
@@ -80,6 +83,10 @@ public:
     void add_namespace(std::string nsp);
     /* This worker's uid, once it has a slot: before it connects. */
     void set_uid(std::string uid) { cfg_.uid = std::move(uid); }
+    /* Whether this worker reads the other servers' broadcasts for the
+       node (a member alone on its server is its reader). */
+    void set_reader(bool reader);
+    bool reader() const noexcept { return reader_; }
 
     Member(const Member&) = delete;
     Member& operator=(const Member&) = delete;
@@ -145,9 +152,9 @@ private:
     struct Pending;
 
     void subscribe();
+    void read_broadcasts(bool on);
     void on_push(const resp::Reply& r);
-    void on_broadcast(const Channels& ch, std::string_view channel,
-                      std::string_view payload);
+    void on_broadcast(const Channels& ch, std::string_view payload);
     void on_request(const Channels& ch, std::string_view payload);
     void on_response(std::string_view payload);
     void respond(const Channels& ch, const std::string& json);
@@ -167,6 +174,7 @@ private:
     std::vector<Channels> channels_;
     std::size_t confirmations_ = 0;      /* of the subscriptions made */
     bool subscribed_ = false;
+    bool reader_ = true;
 
     std::map<std::string, std::unique_ptr<Pending>> pending_;
     std::uint64_t next_request_ = 0;

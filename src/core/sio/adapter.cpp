@@ -164,4 +164,14 @@ void LocalAdapter::for_each(const BroadcastOptions& opts,
     }
 }
 
+void Adapter::deliver_remote(const std::vector<eio::EncodedPtr>& packets,
+                             const BroadcastOptions& opts)
+{
+    for_each(opts, [&](Socket& s) {
+        for (const auto& p : packets) {
+            s.session().send(p);
+        }
+    });
+}
+
 }  // namespace socketio::sio

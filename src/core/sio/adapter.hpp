@@ -49,6 +49,12 @@ public:
 
     virtual std::size_t size() const = 0;
 
+    /* A broadcast another server made (read from Redis): to every socket
+       selected here, and to no other server. Over one process's sockets
+       it is for_each(); a node of several workers logs it for all. */
+    virtual void deliver_remote(const std::vector<eio::EncodedPtr>& packets,
+                                const BroadcastOptions& opts);
+
     /* The rooms a socket is in (to carry it to another worker). */
     virtual std::vector<std::string> rooms_of(const Socket& socket) const = 0;
 };
