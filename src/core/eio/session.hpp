@@ -132,9 +132,11 @@ public:
     bool flush_due() const noexcept { return flush_due_; }
     void mark_dirty();
     /*
-     * An answer on its way (a count asked of the other servers) holds the
-     * session on this worker while the token lives: a session that moved
-     * meanwhile would not get it. The token outlives the session safely.
+     * Work on its way (a count asked of the other servers, a handler's
+     * deferred emit) holds the session on this worker while the token
+     * lives: a session that moved meanwhile would not get it, since what a
+     * migration carries has no closures. The token outlives the session
+     * safely.
      */
     std::shared_ptr<const void> hold()
     {

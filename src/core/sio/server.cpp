@@ -319,7 +319,8 @@ eio::Millis Client::deadline() const
 void Client::defer(Socket& socket, eio::Millis at,
                    std::function<void(Socket&)> fn)
 {
-    deferred_.push_back(Deferred{at, socket.id(), std::move(fn)});
+    deferred_.push_back(
+        Deferred{at, socket.id(), std::move(fn), session_.hold()});
 }
 
 void Client::on_timer(eio::Millis now)

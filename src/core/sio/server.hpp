@@ -96,6 +96,9 @@ private:
         eio::Millis at;
         std::string socket_id;
         std::function<void(Socket&)> fn;
+        /* the session stays on this worker until it runs: the state a
+           migration carries has no closures */
+        std::shared_ptr<const void> hold;
     };
 
     void on_packet(Packet& p);
