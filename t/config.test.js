@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { REPO_DIR, T_DIR, isReference, nginxConfig } from './lib/server.js';
+import { REPO_DIR, SANITIZED, T_DIR, isReference, nginxConfig, sanitizerEnv } from './lib/server.js';
 
 const NGINX_BIN = process.env.NGINX_BIN || '/usr/sbin/nginx';
 const MODULE = process.env.SOCKETIO_MODULE || path.join(REPO_DIR, 'build', 'ngx_http_socketio_module.so');
@@ -36,8 +36,10 @@ function configTest(locationDirectives, extra) {
       { prefix, port: 1, modulePath: MODULE, withModule: true },
     );
     fs.writeFileSync(path.join(prefix, 'nginx.conf'), conf);
+    // a sanitized module loads only with the sanitizer runtimes preloaded
     const r = spawnSync(NGINX_BIN, ['-t', '-p', prefix, '-e', path.join(prefix, 'error.log'), '-c', 'nginx.conf'], {
       encoding: 'utf8',
+      env: SANITIZED ? sanitizerEnv(prefix) : process.env,
     });
     return { ok: r.status === 0, output: `${r.stdout}${r.stderr}` };
   } finally {
