@@ -282,8 +282,12 @@ void Node::on(const records::Poll& m, const bus::Record& r)
 {
     std::uint16_t from = r.header->from;
     eio::Session* s = engine_.find(m.sid);
-    auto proxy = std::make_unique<PollProxy>(*this, from, m.token,
+    /* owned by polls_ before the session knows it: nothing that can
+       throw comes between the session taking it and its owner */
+    auto owned = std::make_unique<PollProxy>(*this, from, m.token,
                                              std::string(m.sid));
+    PollProxy* proxy = owned.get();
+    polls_[{from, m.token}] = std::move(owned);
     std::optional<eio::Error> err;
     if (s == nullptr || !engine_.touch(*s, engine_.now())) {
         err = eio::Error::unknown_sid;
@@ -291,10 +295,9 @@ void Node::on(const records::Poll& m, const bus::Record& r)
         err = s->on_poll(*proxy, engine_.now());
     }
     if (err) {
+        polls_.erase({from, m.token});
         send(from, records::PollAnswer{m.token, err, {}});
-        return;
     }
-    polls_[{from, m.token}] = std::move(proxy);
 }
 
 void Node::on(const records::PollGone& m, const bus::Record& r)
@@ -317,15 +320,17 @@ void Node::on(const records::WsAttach& m, const bus::Record& r)
 {
     std::uint16_t from = r.header->from;
     eio::Session* s = engine_.find(m.sid);
-    auto proxy = std::make_unique<WsProxy>(*this, from, m.token,
+    /* owned by wss_ before the session knows it (as a poll's) */
+    auto owned = std::make_unique<WsProxy>(*this, from, m.token,
                                            std::string(m.sid));
+    WsProxy* proxy = owned.get();
+    wss_[{from, m.token}] = std::move(owned);
     if (s == nullptr || !engine_.touch(*s, engine_.now())
         || !s->attach_websocket(*proxy, engine_.now()))
     {
+        wss_.erase({from, m.token});
         send(from, records::WsRefuse{m.token});
-        return;
     }
-    wss_[{from, m.token}] = std::move(proxy);
 }
 
 void Node::on(const records::WsIn& m, const bus::Record& r)
