@@ -5,7 +5,7 @@
 # reference Node.js chat (tests/bench/reference-chat.js, one process), each
 # load on a fresh server, and prints one table with the ratios.
 #
-#   tests/bench/run.sh            the full run (about 10 minutes)
+#   tests/bench/run.sh            the full run (about 12 minutes)
 #   tests/bench/run.sh --quick    a smoke run: a few hundred clients, seconds each
 #
 # Options:
