@@ -27,6 +27,13 @@
  *              back, and a bit per (post, receiver) counts exactly who got what
  *              (duplicates, deliveries to the sender or of unknown posts are
  *              counted apart).
+ *              With --post-url URL (issue 10, a cluster): the --senders
+ *              clients (the first ones) connect to that server, the others
+ *              to --url; a post made on one server reaches the receivers on
+ *              the other through the servers' Redis. The same exactly-once
+ *              check covers every client; latency and deliveries are also
+ *              reported over the receivers alone (rx_*), and the server's
+ *              CPU per delivery counts the deliveries to its own clients.
  *              With --flood EVENT (issue 9): only --senders of the clients
  *              post (the bystanders whose latency is measured), every other
  *              one receives; after --flood-start seconds of posts (the quiet
@@ -45,6 +52,9 @@
  * Server cost: --server-pid PID (nginx's master, or node) is read from /proc
  * with its children: CPU seconds (utime + stime) over the measured window,
  * and resident memory (VmRSS) before any client and with all connected.
+ * --peer-pid (the cluster's other server: the --post-url one, or an idle
+ * member) and --redis-pid (the cluster's Redis) are read the same way, so
+ * that neither counts as "other processes".
  *
  * Output: one JSON line on stdout. Progress and errors on stderr.
  */
@@ -143,6 +153,9 @@ struct Options {
     std::string flood;            /* event the flooder floods; empty: none */
     double flood_start = 5;       /* seconds of posts before the flood */
     int flood_batch = 256;        /* packets per send() of the flooder */
+    std::string post_url;         /* the senders' server; empty: --url */
+    int peer_pid = 0;
+    int redis_pid = 0;
 };
 
 Options opt;
@@ -173,13 +186,30 @@ Options opt;
         "                               string) | private (unknown key) | typing |\n"
         "                               unknown; latency before and during it\n"
         "  --flood-start S              seconds of posts before the flood (5)\n"
-        "  --flood-batch K              packets per send() of the flooder (256)\n");
+        "  --flood-batch K              packets per send() of the flooder (256)\n"
+        "  --post-url URL               chat: the --senders clients connect to this\n"
+        "                               server (another member of a cluster), the\n"
+        "                               others to --url\n"
+        "  --peer-pid PID               the cluster's other server (the --post-url\n"
+        "                               one) and its children: measured too\n"
+        "  --redis-pid PID              the cluster's redis-server, measured too\n");
     std::exit(2);
 }
 
-void parse_url()
+/* A server the clients connect to: --url, or --post-url for the senders. */
+struct Target {
+    std::string host = "127.0.0.1";
+    int port = 8080;
+    std::string path = "/socket.io/";
+    std::string host_header;            /* HOST:PORT */
+    std::string ws_path;                /* path?EIO=4&transport=websocket */
+};
+
+/* [0]: --url; [1]: --post-url (the same as [0] without it) */
+Target targets[2];
+
+void parse_url(const std::string& u, Target& t)
 {
-    std::string u = opt.url;
     auto scheme = u.find("://");
     if (scheme == std::string::npos) {
         usage();
@@ -187,17 +217,32 @@ void parse_url()
     std::string rest = u.substr(scheme + 3);
     auto slash = rest.find('/');
     std::string hostport = rest.substr(0, slash);
-    opt.path = slash == std::string::npos ? "/" : rest.substr(slash);
+    t.path = slash == std::string::npos ? "/" : rest.substr(slash);
     auto colon = hostport.rfind(':');
     if (colon == std::string::npos) {
-        opt.host = hostport;
-        opt.port = 80;
+        t.host = hostport;
+        t.port = 80;
     } else {
-        opt.host = hostport.substr(0, colon);
-        opt.port = std::atoi(hostport.c_str() + colon + 1);
+        t.host = hostport.substr(0, colon);
+        t.port = std::atoi(hostport.c_str() + colon + 1);
     }
-    if (opt.path.find('?') != std::string::npos) {
+    if (t.path.find('?') != std::string::npos) {
         usage();
+    }
+    t.host_header = t.host + ":" + std::to_string(t.port);
+    t.ws_path = t.path + "?EIO=4&transport=websocket";
+}
+
+void parse_urls()
+{
+    parse_url(opt.url, targets[0]);
+    opt.host = targets[0].host;
+    opt.port = targets[0].port;
+    opt.path = targets[0].path;
+    if (opt.post_url.empty()) {
+        targets[1] = targets[0];
+    } else {
+        parse_url(opt.post_url, targets[1]);
     }
 }
 
@@ -267,6 +312,12 @@ void parse_args(int argc, char** argv)
             opt.flood_start = std::atof(val());
         } else if (a == "--flood-batch") {
             opt.flood_batch = std::atoi(val());
+        } else if (a == "--post-url") {
+            opt.post_url = val();
+        } else if (a == "--peer-pid") {
+            opt.peer_pid = std::atoi(val());
+        } else if (a == "--redis-pid") {
+            opt.redis_pid = std::atoi(val());
         } else if (a == "--evlib") {
             opt.evlib = val();
             if (opt.evlib != "uv" && opt.evlib != "ev" && opt.evlib != "poll") {
@@ -276,7 +327,7 @@ void parse_args(int argc, char** argv)
             usage();
         }
     }
-    parse_url();
+    parse_urls();
     if (opt.clients < 1 || opt.polling < 0 || opt.polling > opt.clients
         || opt.window < 1 || opt.connect_concurrency < 1 || opt.conns < 1
         || opt.senders < 0 || opt.flood_batch < 1) {
@@ -286,6 +337,12 @@ void parse_args(int argc, char** argv)
         && (opt.mode != Mode::chat || opt.rate <= 0
             || opt.flood_start >= opt.duration)) {
         note("--flood needs --mode chat, --rate > 0 and --flood-start < --duration");
+        usage();
+    }
+    if (!opt.post_url.empty()
+        && (opt.mode != Mode::chat || opt.senders < 1 || opt.senders >= opt.clients
+            || !opt.flood.empty())) {
+        note("--post-url needs --mode chat, 0 < --senders < --clients and no --flood");
         usage();
     }
     if (opt.mode == Mode::idle) {
@@ -318,6 +375,8 @@ struct Client {
 
     std::uint32_t idx = 0;
     bool polling = false;
+    int target = 0;                     /* targets[]: 1 for --post-url's senders */
+    bool sender = false;                /* one of the --senders */
     State state = State::idle;
     int attempts = 0;
     bool counted_pending = false;       /* in the connect ramp's count */
@@ -359,6 +418,8 @@ struct Stats {
     std::uint64_t pings = 0;
     std::uint64_t acks = 0;
     std::uint64_t delivered = 0;
+    std::uint64_t delivered_rx = 0;     /* to clients that do not post */
+    std::uint64_t delivered_on[2] = {}; /* to clients of targets[0], [1] */
     std::uint64_t duplicates = 0;
     std::uint64_t bogus = 0;
     std::uint64_t self = 0;
@@ -395,6 +456,9 @@ struct Global {
     int inflight = 0;
     std::deque<std::uint32_t> open_posts;
     std::vector<std::uint32_t> lat_us;
+    std::vector<std::uint32_t> lat_rx_us;   /* deliveries to non-senders */
+    std::uint32_t rx_per_post = 0;          /* non-senders each post expects */
+    std::int64_t t_last_rx = 0;
     /* with --flood: the same, by the post's send time */
     std::vector<std::uint32_t> lat_quiet_us, lat_flood_us;
     std::int64_t t_flood_on = 0;        /* the flood began (0: not yet) */
@@ -406,6 +470,8 @@ struct Global {
 
     Stats st;
     bench::ProcSample srv_base, srv_ready, srv_start, srv_end;
+    bench::ProcSample peer_start, peer_end;         /* --peer-pid */
+    bench::ProcSample redis_start, redis_end;       /* --redis-pid */
     double cpu_self_start = 0, cpu_self_end = 0;
     double machine_start = 0, machine_end = 0;
     std::string error;
@@ -414,7 +480,14 @@ struct Global {
     std::string host_header;
 };
 
+const Target& target_of(const Client* c);
+
 Global g;
+
+const Target& target_of(const Client* c)
+{
+    return targets[c != nullptr ? c->target : 0];
+}
 
 /* ------------------------------------------------------------------ */
 /* sending */
@@ -434,7 +507,7 @@ void ws_queue(Client& c, std::string_view packet)
 
 std::string polling_target(const Client* c)
 {
-    std::string t = opt.path + "?EIO=4&transport=polling";
+    std::string t = target_of(c).path + "?EIO=4&transport=polling";
     if (c != nullptr && !c->sid.empty()) {
         t += "&sid=";
         t += c->sid;
@@ -448,7 +521,7 @@ void flush_post(Client& c)
         return;
     }
     std::string req = "POST " + polling_target(&c) + " HTTP/1.1\r\nHost: "
-                      + g.host_header
+                      + target_of(&c).host_header
                       + "\r\nContent-Type: text/plain;charset=UTF-8"
                         "\r\nContent-Length: "
                       + std::to_string(c.post_body.size()) + "\r\n\r\n";
@@ -576,11 +649,17 @@ void on_delivery(Client& c, std::string_view s)
     }
     word |= bit;
     g.st.delivered++;
+    g.st.delivered_on[c.target]++;
     g.t_last_delivery = now;
     std::int64_t lat = now - static_cast<std::int64_t>(t);
     auto lat32 = static_cast<std::uint32_t>(
         std::min<std::int64_t>(std::max<std::int64_t>(lat, 0), UINT32_MAX));
     g.lat_us.push_back(lat32);
+    if (!c.sender) {
+        g.st.delivered_rx++;
+        g.t_last_rx = now;
+        g.lat_rx_us.push_back(lat32);
+    }
     if (!opt.flood.empty()) {
         bool flood_post = g.t_flood_on != 0
                           && static_cast<std::int64_t>(t) >= g.t_flood_on;
@@ -712,14 +791,14 @@ void on_eio(Client& c, std::string_view p)
 
 void connect_ws(Client& c)
 {
-    static std::string path = opt.path + "?EIO=4&transport=websocket";
+    const Target& t = target_of(&c);
     lws_client_connect_info ci;
     std::memset(&ci, 0, sizeof(ci));
     ci.context = g.ctx;
-    ci.address = opt.host.c_str();
-    ci.port = opt.port;
-    ci.path = path.c_str();
-    ci.host = opt.host.c_str();
+    ci.address = t.host.c_str();
+    ci.port = t.port;
+    ci.path = t.ws_path.c_str();
+    ci.host = t.host.c_str();
     ci.protocol = nullptr;
     ci.local_protocol_name = "sio-ws";
     ci.ietf_version_or_minus_one = -1;
@@ -739,13 +818,14 @@ void connect_ws(Client& c)
 
 bool connect_raw(HttpConn& h)
 {
+    const Target& t = target_of(h.client);
     lws_client_connect_info ci;
     std::memset(&ci, 0, sizeof(ci));
     ci.context = g.ctx;
-    ci.address = opt.host.c_str();
-    ci.port = opt.port;
+    ci.address = t.host.c_str();
+    ci.port = t.port;
     ci.path = "/";
-    ci.host = opt.host.c_str();
+    ci.host = t.host.c_str();
     ci.method = "RAW";
     ci.local_protocol_name = "raw-http";
     ci.opaque_user_data = &h;
@@ -790,13 +870,13 @@ void http_send(HttpConn& h, std::string req)
 void start_handshake_get(HttpConn& h)
 {
     http_send(h, "GET " + polling_target(nullptr) + " HTTP/1.1\r\nHost: "
-                     + g.host_header + "\r\n\r\n");
+                     + target_of(nullptr).host_header + "\r\n\r\n");
 }
 
 void start_get(Client& c)
 {
     http_send(c.get, "GET " + polling_target(&c) + " HTTP/1.1\r\nHost: "
-                         + g.host_header + "\r\n\r\n");
+                         + target_of(&c).host_header + "\r\n\r\n");
 }
 
 void start_client(Client& c)
@@ -1599,6 +1679,8 @@ void finish()
         g.cpu_self_end = cpu_self_s();
         g.machine_end = bench::machine_busy_s();
         g.srv_end = bench::sample_server(opt.server_pid);
+        g.peer_end = bench::sample_server(opt.peer_pid);
+        g.redis_end = bench::sample_server(opt.redis_pid);
     }
 
     const char* mode = opt.mode == Mode::chat
@@ -1711,6 +1793,25 @@ void finish()
         kv("lat_p99_ms", num(percentile(g.lat_us, 0.99)));
         kv("lat_max_ms", num(percentile(g.lat_us, 1.0)));
         kv("senders", u64(g.senders.size()));
+        {
+            /* the clients that do not post (with --post-url: those on the
+               other server, every delivery of theirs a cross-node one) */
+            std::uint64_t rx_expected = g.posts.size()
+                                        * static_cast<std::uint64_t>(g.rx_per_post);
+            double rx_secs = (std::max(g.t_last_rx, g.t_post_end) - g.t_phase) / 1e6;
+            kv("rx_clients", u64(g.rx_per_post + (opt.senders > 0 ? 0u : 1u)));
+            kv("rx_expected", u64(rx_expected));
+            kv("rx_delivered", u64(g.st.delivered_rx));
+            kv("rx_ratio", num(rx_expected ? static_cast<double>(g.st.delivered_rx) / rx_expected
+                                           : NAN, 6));
+            kv("rx_deliveries_per_s", num(g.st.delivered_rx / rx_secs, 0));
+            kv("rx_lat_p50_ms", num(percentile(g.lat_rx_us, 0.50)));
+            kv("rx_lat_p99_ms", num(percentile(g.lat_rx_us, 0.99)));
+            kv("rx_lat_max_ms", num(percentile(g.lat_rx_us, 1.0)));
+        }
+        if (!opt.post_url.empty()) {
+            kv("post_url", opt.post_url, true);
+        }
         if (!opt.flood.empty()) {
             /* the posts sent before the flood, and those sent during it */
             double quiet_s = ((g.t_flood_on ? g.t_flood_on : g.t_post_end) - g.t_phase) / 1e6;
@@ -1775,10 +1876,30 @@ void finish()
             kv("flood_error", fl.error, true);
             kv("flood_client_cpu_s", num(fl.cpu_s, 2));
         }
+        /* the deliveries the measured server made: to its own clients
+           (every one, without --post-url) */
+        std::uint64_t own = g.st.delivered_on[0];
+        kv("server_deliveries", u64(own));
         kv("server_cpu_s", num(cpu, 2));
         kv("server_cpu_us_per_delivery",
-           num(cpu * 1e6 / static_cast<double>(g.st.delivered), 3));
+           num(cpu * 1e6 / static_cast<double>(own), 3));
         kv("server_cpu_util", num(cpu / secs, 2));
+        double peer_cpu = 0, redis_cpu = 0;
+        if (g.peer_start.ok && g.peer_end.ok) {
+            peer_cpu = g.peer_end.cpu_s - g.peer_start.cpu_s;
+            kv("peer_cpu_s", num(peer_cpu, 2));
+            kv("peer_cpu_util", num(peer_cpu / secs, 2));
+            kv("peer_deliveries", u64(g.st.delivered_on[1]));
+            kv("peer_cpu_us_per_post",
+               num(g.posts.empty() ? NAN : peer_cpu * 1e6 / static_cast<double>(g.posts.size()), 1));
+        }
+        if (g.redis_start.ok && g.redis_end.ok) {
+            redis_cpu = g.redis_end.cpu_s - g.redis_start.cpu_s;
+            kv("redis_cpu_s", num(redis_cpu, 2));
+            kv("redis_cpu_util", num(redis_cpu / secs, 2));
+            kv("redis_cpu_us_per_post",
+               num(g.posts.empty() ? NAN : redis_cpu * 1e6 / static_cast<double>(g.posts.size()), 1));
+        }
         /* the kernel's share of it (loopback TCP: the receiver's side of
            each send runs in the sender's time) */
         kv("server_sys_share",
@@ -1787,7 +1908,7 @@ void finish()
         kv("client_cpu_util", num((g.cpu_self_end - g.cpu_self_start) / secs, 2));
         /* busy CPU of everything else: a busy machine shows here */
         kv("others_cpu_util",
-           num((g.machine_end - g.machine_start - cpu
+           num((g.machine_end - g.machine_start - cpu - peer_cpu - redis_cpu
                 - (g.cpu_self_end - g.cpu_self_start)) / secs, 2));
     }
     kv("disconnects", u64(g.st.disconnects));
@@ -1818,16 +1939,32 @@ void start_posting()
     for (auto& c : g.clients) {
         if (c->state == Client::State::ready) {
             g.receivers++;
-            /* --senders: the first ones post, every client receives */
+            /* --senders: the first ones post (with --post-url, those that
+               connected there), every client receives */
             if (opt.senders == 0
-                || g.senders.size() < static_cast<std::size_t>(opt.senders)) {
+                || (opt.post_url.empty()
+                        ? g.senders.size() < static_cast<std::size_t>(opt.senders)
+                        : c->target == 1)) {
                 g.senders.push_back(c.get());
+                c->sender = opt.senders > 0;
             }
         }
     }
+    if (g.senders.empty()) {
+        g.error = "no sender ready";
+        g.t_phase = g.t_post_end = now_us();
+        finish();
+        std::exit(1);
+    }
     g.expected_per_post = static_cast<std::uint32_t>(g.receivers - 1);
+    g.rx_per_post = opt.senders > 0
+                        ? static_cast<std::uint32_t>(g.receivers - g.senders.size())
+                        : g.expected_per_post;
     g.words = (g.clients.size() + 63) / 64;
     g.lat_us.reserve(1 << 20);
+    g.lat_rx_us.reserve(1 << 20);
+    g.peer_start = bench::sample_server(opt.peer_pid);
+    g.redis_start = bench::sample_server(opt.redis_pid);
     g.srv_start = bench::sample_server(opt.server_pid);
     g.cpu_self_start = cpu_self_s();
     g.machine_start = bench::machine_busy_s();
@@ -2061,6 +2198,8 @@ int main(int argc, char** argv)
             c->polling = opt.polling > 0
                          && (static_cast<long>(i) * opt.polling / opt.clients
                              != static_cast<long>(i + 1) * opt.polling / opt.clients);
+            /* --post-url: the first --senders clients are the posting ones */
+            c->target = !opt.post_url.empty() && i < opt.senders ? 1 : 0;
             g.clients.push_back(std::move(c));
         }
     }

@@ -5,13 +5,13 @@
 # reference Node.js chat (tests/bench/reference-chat.js, one process), each
 # load on a fresh server, and prints one table with the ratios.
 #
-#   tests/bench/run.sh            the full run (about 10 minutes)
+#   tests/bench/run.sh            the full run (about 12 minutes)
 #   tests/bench/run.sh --quick    a smoke run: a few hundred clients, seconds each
 #
 # Options:
 #   --quick              small loads, short runs
 #   --only LOAD,...      only these loads (lat16 ws1k ws5k max1k mixed1k idle10k
-#                        handshake flood1k)
+#                        handshake flood1k xnode1k)
 #   --servers S,...      only these servers (module-1w node module-2w)
 #   --out DIR            where results go (default build/bench/DATE-TIME)
 #   --no-micro           skip the Google Benchmark micro-benchmarks
@@ -23,7 +23,8 @@
 #                        value (e.g. -10, as root: on a machine shared with other
 #                        work, the benchmark gets the CPU first)
 #
-# Environment: BUILD_DIR (build), NGINX_BIN (/usr/sbin/nginx), NODE_BIN (node).
+# Environment: BUILD_DIR (build), NGINX_BIN (/usr/sbin/nginx), NODE_BIN (node),
+# REDIS_BIN (/usr/bin/redis-server) and REDIS_CLI (/usr/bin/redis-cli), for xnode1k.
 #
 # Everything listens on 127.0.0.1, on free ports; the script stops what it
 # started (trap). Run it as root on a machine that is otherwise idle: the
@@ -35,6 +36,8 @@ REPO=$(cd "$HERE/../.." && pwd)
 BUILD_DIR=${BUILD_DIR:-$REPO/build}
 NGINX_BIN=${NGINX_BIN:-/usr/sbin/nginx}
 NODE_BIN=${NODE_BIN:-node}
+REDIS_BIN=${REDIS_BIN:-/usr/bin/redis-server}
+REDIS_CLI=${REDIS_CLI:-/usr/bin/redis-cli}
 
 ARGS=("$@")
 QUICK=0
@@ -133,26 +136,48 @@ SERVER_PID=""
 SERVER_KIND=""
 SERVER_DIR=""
 LOADGEN_PID=""
+# xnode1k: the cluster's other server (node A, where the posts are made) and
+# its private Redis
+PEER_PID=""
+PEER_DIR=""
+PEER_PORT=""
+REDIS_PID=""
+REDIS_PORT=""
+REDIS_DIR=""
 
-stop_server() {
-    [ -n "$SERVER_PID" ] || return 0
-    if kill -0 "$SERVER_PID" 2>/dev/null; then
-        kill -TERM "$SERVER_PID" 2>/dev/null || true
+stop_pid() {   # pid what
+    [ -n "$1" ] || return 0
+    if kill -0 "$1" 2>/dev/null; then
+        kill -TERM "$1" 2>/dev/null || true
         for _ in $(seq 1 100); do
-            kill -0 "$SERVER_PID" 2>/dev/null || break
+            kill -0 "$1" 2>/dev/null || break
             sleep 0.1
         done
-        if kill -0 "$SERVER_PID" 2>/dev/null; then
-            say "server $SERVER_PID did not stop: SIGKILL"
+        if kill -0 "$1" 2>/dev/null; then
+            say "$2 $1 did not stop: SIGKILL"
             # its workers first (by pid), then the master
-            for child in $(ps -o pid= --ppid "$SERVER_PID" 2>/dev/null); do
+            for child in $(ps -o pid= --ppid "$1" 2>/dev/null); do
                 kill -KILL "$child" 2>/dev/null || true
             done
-            kill -KILL "$SERVER_PID" 2>/dev/null || true
+            kill -KILL "$1" 2>/dev/null || true
         fi
     fi
-    wait "$SERVER_PID" 2>/dev/null || true
+    wait "$1" 2>/dev/null || true
+}
+
+stop_server() {
+    stop_pid "$SERVER_PID" server
     SERVER_PID=""
+}
+
+stop_peer() {
+    stop_pid "$PEER_PID" "server A"
+    PEER_PID=""
+}
+
+stop_redis() {
+    stop_pid "$REDIS_PID" redis-server
+    REDIS_PID=""
 }
 
 cleanup() {
@@ -162,6 +187,8 @@ cleanup() {
         wait "$LOADGEN_PID" 2>/dev/null || true
     fi
     stop_server
+    stop_peer
+    stop_redis
     rm -rf "$WORK"
     exit $rc
 }
@@ -185,7 +212,7 @@ wait_port() {   # port pid
 
 RUN=0
 
-start_module() {   # workers
+start_module() {   # workers [redis port]
     RUN=$((RUN + 1))
     SERVER_DIR="$WORK/run-$RUN"
     mkdir -p "$SERVER_DIR"
@@ -226,7 +253,7 @@ http {
         location /socket.io/ {
             socketio;
             socketio_handler chat;
-            socketio_zone bench 64m;
+            socketio_zone bench 64m;$(if [ -n "${2:-}" ]; then printf '\n            socketio_redis 127.0.0.1:%s;' "$2"; fi)
         }
     }
 }
@@ -244,12 +271,14 @@ EOF
     sleep 0.3
 }
 
-start_node() {
+start_node() {   # [redis port]
     RUN=$((RUN + 1))
     SERVER_DIR="$WORK/run-$RUN"
     mkdir -p "$SERVER_DIR"
     PORT=$(free_port)
-    nice -n "$NICE" "$NODE_BIN" "$HERE/reference-chat.js" --port "$PORT" \
+    local redis=()
+    [ -z "${1:-}" ] || redis=(--redis "127.0.0.1:$1")
+    nice -n "$NICE" "$NODE_BIN" "$HERE/reference-chat.js" --port "$PORT" "${redis[@]}" \
         > "$SERVER_DIR/stdout.log" 2> "$SERVER_DIR/error.log" &
     SERVER_PID=$!
     SERVER_KIND="node"
@@ -261,33 +290,87 @@ start_node() {
     sleep 0.3
 }
 
-start_server() {
+start_server() {   # server [redis port]
     case "$1" in
-        module-1w) start_module 1 ;;
-        module-2w) start_module 2 ;;
-        node) start_node ;;
+        module-1w) start_module 1 "${2:-}" ;;
+        module-2w) start_module 2 "${2:-}" ;;
+        node) start_node "${2:-}" ;;
         *) echo "run.sh: unknown server $1" >&2; exit 2 ;;
     esac
 }
 
+# A private redis-server for xnode1k: on a free loopback port, nothing
+# saved, in the run's directory.
+start_redis() {
+    REDIS_DIR="$WORK/redis-$RUN"
+    mkdir -p "$REDIS_DIR"
+    REDIS_PORT=$(free_port)
+    nice -n "$NICE" "$REDIS_BIN" --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
+        --dir "$REDIS_DIR" --logfile "$REDIS_DIR/redis.log" --daemonize no \
+        > "$REDIS_DIR/stdout.log" 2>&1 &
+    REDIS_PID=$!
+    if ! wait_port "$REDIS_PORT" "$REDIS_PID"; then
+        cat "$REDIS_DIR/redis.log" "$REDIS_DIR/stdout.log" >&2 || true
+        echo "run.sh: redis-server did not start" >&2
+        exit 1
+    fi
+}
+
+redis_cmd() {   # args...: the reply, one line per value
+    timeout 5 "$REDIS_CLI" -h 127.0.0.1 -p "$REDIS_PORT" "$@" 2>/dev/null
+}
+
+# Waits until both members are in the cluster: two subscribers to the
+# adapter's request channel (PUBSUB NUMSUB, as t/lib/cluster.js waits) and
+# two connections reading the broadcasts (PSUBSCRIBE socket.io#/#*: CLIENT
+# LIST's psub=1).
+wait_members() {   # count
+    local numsub psub
+    for _ in $(seq 1 300); do
+        numsub=$(redis_cmd PUBSUB NUMSUB 'socket.io-request#/#' | tail -n 1 || true)
+        psub=$(redis_cmd CLIENT LIST | grep -c ' psub=1 ' || true)
+        if [ "$numsub" = "$1" ] && [ "$psub" = "$1" ]; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    say "the cluster has $numsub members subscribed and $psub reading broadcasts, not $1"
+    return 1
+}
+
 # What the server's log says, once it is stopped: counts by level, and the
 # distinct messages of warn and above (times, pids, connection numbers and
-# session ids masked), kept in $OUT/logs/.
-log_summary() {   # name -> prints JSON fields
-    local log="$SERVER_DIR/error.log"
-    local alerts=0 errors=0 warns=0 crashed=0
-    if [ -s "$log" ]; then
-        alerts=$(grep -cE '\[(emerg|alert|crit)\]' "$log" || true)
-        errors=$(grep -cE '\[error\]' "$log" || true)
-        warns=$(grep -cE '\[warn\]' "$log" || true)
-        crashed=$(grep -cE 'exited on signal' "$log" || true)
-        if [ $((alerts + errors + warns + crashed)) -gt 0 ] || [ "$SERVER_KIND" = node ]; then
+# session ids masked), kept in $OUT/logs/. xnode1k: the logs of both of the
+# cluster's servers (B, the measured one, then A), counted together, each
+# line of the summary marked with its server.
+log_summary() {   # name [dir tag]... (default: $SERVER_DIR) -> prints JSON fields
+    local name=$1
+    shift
+    [ $# -gt 0 ] || set -- "$SERVER_DIR" ""
+    local alerts=0 errors=0 warns=0 crashed=0 keep=0 log tag a e w c
+    local summary="$WORK/summary.$$"
+    : > "$summary"
+    while [ $# -ge 2 ]; do
+        log="$1/error.log"
+        tag=$2
+        shift 2
+        [ -s "$log" ] || continue
+        a=$(grep -cE '\[(emerg|alert|crit)\]' "$log" || true)
+        e=$(grep -cE '\[error\]' "$log" || true)
+        w=$(grep -cE '\[warn\]' "$log" || true)
+        c=$(grep -cE 'exited on signal' "$log" || true)
+        alerts=$((alerts + a)); errors=$((errors + e)); warns=$((warns + w)); crashed=$((crashed + c))
+        if [ $((a + e + w + c)) -gt 0 ] || [ "$SERVER_KIND" = node ]; then
+            keep=1
             sed -E 's/^[0-9\/]+ [0-9:]+ //; s/[0-9]+#[0-9]+: \*?[0-9]* ?//; s/sid=[A-Za-z0-9_-]+/sid=SID/g; s/client: [0-9.]+/client: IP/' "$log" \
-                | grep -vE '^\[(info|notice|debug)\]' | sort | uniq -c | sort -rn | head -50 \
-                > "$OUT/logs/$1.summary" || true
-            cp "$log" "$OUT/logs/$1.error.log" 2>/dev/null || true
+                | grep -vE '^\[(info|notice|debug)\]' | sed "s/^/${tag:+$tag: }/" >> "$summary" || true
+            cp "$log" "$OUT/logs/$name${tag:+.$tag}.error.log" 2>/dev/null || true
         fi
+    done
+    if [ "$keep" = 1 ]; then
+        sort "$summary" | uniq -c | sort -rn | head -50 > "$OUT/logs/$name.summary" || true
     fi
+    rm -f "$summary"
     printf '"log_alerts":%s,"log_errors":%s,"log_warns":%s,"log_crashes":%s' \
         "$alerts" "$errors" "$warns" "$crashed"
 }
@@ -329,6 +412,7 @@ if [ "$QUICK" = 1 ]; then
     LOAD_idle10k="--mode idle --clients 1000 --settle 1"
     LOAD_handshake="--mode handshake --conns 32 --duration 2"
     LOAD_flood1k="--clients 200 --senders 5 --rate 100 --duration 6 --flood users --flood-start 3"
+    LOAD_xnode1k="--clients 210 --senders 10 --rate 100 --duration 3"
     SETTLE="--settle 1 --drain 5"
 else
     # a light load: what a post's path costs, and what crossing workers adds
@@ -350,9 +434,16 @@ else
     # worker ~90 % busy on cores it shares with the load generator, so the
     # flood could only show what is left of the CPU, not who waits for whom
     LOAD_flood1k="--clients 1000 --senders 10 --rate 20 --duration 20 --flood users --flood-start 10"
+    # issue 10: a cluster of two servers on one Redis; 10 clients post on A,
+    # 1,000 receive on B (then, for the comparison, all 1,010 on B). 20 posts/s
+    # (20,000 deliveries/s), as flood1k: at ws1k's 100 one Node.js server is
+    # saturated by the deliveries alone (its p50 is seconds) and the module's
+    # worker ~90 % busy on cores it shares with the load generator, A and
+    # Redis, so a latency the hop adds would drown in the queueing
+    LOAD_xnode1k="--clients 1010 --senders 10 --rate 20 --duration 20"
     SETTLE="--settle 2 --drain 10"
 fi
-ALL_LOADS="lat16 ws1k ws5k max1k mixed1k idle10k handshake flood1k"
+ALL_LOADS="lat16 ws1k ws5k max1k mixed1k idle10k handshake flood1k xnode1k"
 LOADS=${ONLY//,/ }
 [ -n "$LOADS" ] || LOADS=$ALL_LOADS
 
@@ -371,30 +462,87 @@ LOADS=${ONLY//,/ }
 } > "$OUT/env.txt"
 cat "$OUT/env.txt" >&2
 
+# One run of a load on a server: a fresh server (xnode1k: a fresh Redis and
+# two servers of the kind on it), the load generator, everything stopped;
+# sets `line` (the JSON line with the server and its log's counts).
+#   variant "":      the load against one server
+#   variant local:   xnode1k's local broadcast: the two servers A and B on one
+#                    Redis, every client on B (senders included)
+#   variant xnode:   the senders on A, the receivers on B: every delivery
+#                    crosses from A to B through Redis
+run_once() {   # load label server variant args
+    local load=$1 label=$2 server=$3 variant=$4 args=$5
+    local url peer=() where logs=()
+    if [ -z "$variant" ]; then
+        start_server "$server"
+        where="pid $SERVER_PID, port $PORT"
+    else
+        start_redis
+        # A first: the posting server of the xnode variant, idle in the local one
+        start_server "$server" "$REDIS_PORT"
+        PEER_PID=$SERVER_PID PEER_DIR=$SERVER_DIR PEER_PORT=$PORT SERVER_PID=""
+        start_server "$server" "$REDIS_PORT"
+        if ! wait_members 2; then
+            stop_server; stop_peer; stop_redis
+            line="{\"label\":\"$label\",\"ok\":false,\"error\":\"the two servers did not both join the cluster\"}"
+            line="${line%\}},\"server\":\"$server\",\"variant\":\"$variant\",\"args\":\"$args\",\"tries\":$((tries + 1)),$(log_summary "$label.$server" "$SERVER_DIR" B "$PEER_DIR" A)}"
+            return
+        fi
+        peer=(--peer-pid "$PEER_PID" --redis-pid "$REDIS_PID")
+        [ "$variant" = local ] || peer+=(--post-url "http://127.0.0.1:$PEER_PORT/socket.io/")
+        where="B pid $SERVER_PID port $PORT, A pid $PEER_PID port $PEER_PORT, redis port $REDIS_PORT"
+        logs=("$SERVER_DIR" B "$PEER_DIR" A)
+    fi
+    say "$label on $server ($where): $args"
+    url="http://127.0.0.1:$PORT/socket.io/"
+    # shellcheck disable=SC2086
+    nice -n "$NICE" "$LOADGEN" --url "$url" --server-pid "$SERVER_PID" "${peer[@]}" \
+        --label "$label" $SETTLE $args > "$WORK/line.json" 2> "$OUT/logs/$label.$server.loadgen.log" &
+    LOADGEN_PID=$!
+    wait "$LOADGEN_PID" || true
+    LOADGEN_PID=""
+    stop_server
+    stop_peer
+    stop_redis
+    line=$(tail -n 1 "$WORK/line.json")
+    if [ -z "$line" ]; then
+        line="{\"label\":\"$label\",\"ok\":false,\"error\":\"no output from the load generator\"}"
+    fi
+    local extra
+    extra="\"server\":\"$server\",\"args\":\"$args\",\"tries\":$((tries + 1)),$(log_summary "$label.$server" "${logs[@]}")"
+    [ -z "$variant" ] || extra+=",\"variant\":\"$variant\""
+    line="${line%\}},$extra}"
+}
+
 T0=$(date +%s)
 for load in $LOADS; do
     var="LOAD_$load"
     args=${!var:-}
     [ -n "$args" ] || { echo "run.sh: unknown load $load" >&2; exit 2; }
+    # runs: server:variant:label
+    runs=()
     for server in ${SERVERS//,/ }; do
+        if [ "$load" = xnode1k ]; then
+            # a cluster of two one-worker nginx nodes, or of two Node.js servers
+            if [ "$server" = module-2w ]; then
+                say "xnode1k: no run on module-2w (each node of the cluster has 1 worker)"
+                continue
+            fi
+            if [ ! -x "$REDIS_BIN" ] || [ ! -x "$REDIS_CLI" ]; then
+                say "xnode1k: no $REDIS_BIN or $REDIS_CLI (Debian's redis-server): skipped"
+                break
+            fi
+            runs+=("$server:local:$load-local" "$server:xnode:$load")
+        else
+            runs+=("$server::$load")
+        fi
+    done
+    for run in "${runs[@]}"; do
+        IFS=: read -r server variant label <<< "$run"
         tries=0
         while :; do
             wait_idle
-            start_server "$server"
-            say "$load on $server (pid $SERVER_PID, port $PORT): $args"
-            # shellcheck disable=SC2086
-            nice -n "$NICE" "$LOADGEN" --url "http://127.0.0.1:$PORT/socket.io/" --server-pid "$SERVER_PID" \
-                --label "$load" $SETTLE $args > "$WORK/line.json" 2> "$OUT/logs/$load.$server.loadgen.log" &
-            LOADGEN_PID=$!
-            wait "$LOADGEN_PID" || true
-            LOADGEN_PID=""
-            stop_server
-            line=$(tail -n 1 "$WORK/line.json")
-            if [ -z "$line" ]; then
-                line="{\"label\":\"$load\",\"ok\":false,\"error\":\"no output from the load generator\"}"
-            fi
-            extra="\"server\":\"$server\",\"args\":\"$args\",\"tries\":$((tries + 1)),$(log_summary "$load.$server")"
-            line="${line%\}},$extra}"
+            run_once "$load" "$label" "$server" "$variant" "$args"
             echo "$line" >&2
             # other processes took CPU during the run: it measured them too
             others=$(printf '%s' "$line" | sed -n 's/.*"others_cpu_util":\([-0-9.]*\).*/\1/p')

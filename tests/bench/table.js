@@ -158,6 +158,96 @@ for (const load of LOADS) {
   }
 }
 
+// ------------------------------------------------------------ cross-node
+// issue 10: a cluster of two servers on one Redis. `xnode1k-local`: every
+// client on B, the posts broadcast there (B also publishes them to Redis;
+// A, idle, reads them); `xnode1k`: the senders on A, the receivers on B,
+// every delivery to B's clients crossing through Redis. Both kinds of
+// server, each with the other of its kind: two one-worker nginx nodes with
+// `socketio_redis`, two reference-chat.js with @socket.io/redis-adapter.
+const xnode = [];
+const xnodeTargets = [];
+{
+  const ml = get('xnode1k-local', 'module-1w');
+  const mx = get('xnode1k', 'module-1w');
+  const nl = get('xnode1k-local', 'node');
+  const nx = get('xnode1k', 'node');
+  const any = mx || ml || nx || nl;
+  if (any) {
+    const diff = (f, digits = 3) => (l, x) => (l && x && typeof l[f] === 'number' && typeof x[f] === 'number' ? fmt(x[f] - l[f], digits) : '—');
+    const XROWS = [
+      [`deliveries/s to the ${fmt(any.rx_clients)} receivers`, 'rx_deliveries_per_s', true],
+      ['delivered / expected (every client)', 'ratio', false, 4],
+      ['delivered / expected (the receivers)', 'rx_ratio', false, 4],
+      ['latency p50 (ms, the receivers)', 'rx_lat_p50_ms', true, 3],
+      ['latency p99 (ms)', 'rx_lat_p99_ms', true, 3],
+      ['latency max (ms)', 'rx_lat_max_ms', true, 3],
+      ['latency the hop adds, p50 (ms: across − local)', null, false, diff('rx_lat_p50_ms')],
+      ['latency the hop adds, p99 (ms)', null, false, diff('rx_lat_p99_ms')],
+      ['server B CPU per delivery (µs)', 'server_cpu_us_per_delivery', true],
+      ['kernel share of B\'s CPU', 'server_sys_share', false],
+      ['server B CPU (cores busy)', 'server_cpu_util', false],
+      ['server A CPU (cores busy; local: an idle member)', 'peer_cpu_util', false],
+      ['server A CPU per post (µs)', 'peer_cpu_us_per_post', true],
+      ['Redis CPU per post (µs)', 'redis_cpu_us_per_post', true],
+      ['load generator CPU (cores)', 'client_cpu_util', false],
+      ['other processes CPU (cores)', 'others_cpu_util', false],
+    ];
+    const r = any;
+    xnode.push(
+      `xnode1k: ${fmt(r.rx_clients)} WebSocket clients on server B receive the posts of ${r.senders} clients on server A ` +
+        `(local: all ${fmt(r.clients)} on B), ${fmt(r.rate, 0)} posts/s, ${fmt(r.duration_s, 0)} s; A and B on one Redis`,
+      '',
+      '| measure | module: local | module: across | across / local | Node.js: local | Node.js: across | across / local | module / Node (across) |',
+      '| --- | --: | --: | --: | --: | --: | --: | --: |',
+    );
+    const cell = (x, f, digits) => (x && x.ok === false && val(x, f) === undefined ? `failed: ${x.error || '?'}` : fmt(val(x, f), digits));
+    for (const [label, f, withRatio, digits] of XROWS) {
+      if (f === null) {
+        // a difference, in the "across" columns
+        xnode.push(`| ${label} |  | ${digits(ml, mx)} |  |  | ${digits(nl, nx)} |  |  |`);
+        continue;
+      }
+      const [a, b, c, d] = [ml, mx, nl, nx].map((x) => val(x, f));
+      xnode.push(
+        `| ${label} | ${cell(ml, f, digits)} | ${cell(mx, f, digits)} | ${withRatio ? ratio(b, a) : ''} | ${cell(nl, f, digits)} | ${cell(
+          nx,
+          f,
+          digits,
+        )} | ${withRatio ? ratio(d, c) : ''} | ${withRatio ? ratio(b, d) : ''} |`,
+      );
+    }
+    const row = (name, ok, detail) =>
+      xnodeTargets.push(`| ${name} | ${ok === undefined ? 'not measured' : ok ? 'met' : '**missed**'} | ${detail} |`);
+    const num = (x, f) => (x && typeof x[f] === 'number' ? x[f] : undefined);
+    const hop = (l, x, f) => (num(l, f) !== undefined && num(x, f) !== undefined ? x[f] - l[f] : undefined);
+    const d50 = hop(ml, mx, 'rx_lat_p50_ms');
+    const n50 = hop(nl, nx, 'rx_lat_p50_ms');
+    row(
+      'the Redis hop adds under 1 ms at p50 (module: xnode1k p50 − xnode1k-local p50)',
+      d50 === undefined ? undefined : d50 < 1,
+      `${fmt(d50, 3)} ms (p50 ${fmt(num(mx, 'rx_lat_p50_ms'), 3)} across vs ${fmt(num(ml, 'rx_lat_p50_ms'), 3)} ms local; p99 ${fmt(
+        hop(ml, mx, 'rx_lat_p99_ms'),
+        3,
+      )} ms more); Node.js: ${fmt(n50, 3)} ms`,
+    );
+    const cb = num(mx, 'server_cpu_us_per_delivery');
+    const cl = num(ml, 'server_cpu_us_per_delivery');
+    const nb = num(nx, 'server_cpu_us_per_delivery');
+    const nlc = num(nl, 'server_cpu_us_per_delivery');
+    row(
+      'node B\'s CPU per delivery within 1.2× of a local broadcast (module)',
+      cb && cl ? cb / cl <= 1.2 : undefined,
+      `${fmt(cb)} µs vs ${fmt(cl)} µs: ${ratio(cb, cl)}; Node.js: ${fmt(nb)} µs vs ${fmt(nlc)} µs: ${ratio(nb, nlc)}`,
+    );
+    row(
+      'every post reaches every client across the hop exactly once (module)',
+      mx && typeof mx.ratio === 'number' ? mx.ratio === 1 && !mx.duplicates : undefined,
+      `${fmt(num(mx, 'ratio'), 4)} (${fmt(num(mx, 'rx_delivered'))} of ${fmt(num(mx, 'rx_expected'))} on B, duplicates ${num(mx, 'duplicates') ?? '—'}); Node.js: ${fmt(num(nx, 'ratio'), 4)}`,
+    );
+  }
+}
+
 // ------------------------------------------------------------ targets
 const targets = [];
 function target(name, ok, detail) {
@@ -325,11 +415,22 @@ console.log('```');
 console.log(env.trim());
 console.log('```');
 console.log('');
-console.log(out.join('\n'));
-console.log('');
-console.log('| target (issue 5) | result | numbers |');
-console.log('| --- | --- | --- |');
-console.log(targets.join('\n'));
+// (a run of xnode1k alone has nothing for the main table and issue 5's targets)
+if (results.some((r) => LOADS.includes(r.label))) {
+  console.log(out.join('\n'));
+  console.log('');
+  console.log('| target (issue 5) | result | numbers |');
+  console.log('| --- | --- | --- |');
+  console.log(targets.join('\n'));
+}
+if (xnode.length) {
+  console.log('');
+  console.log(xnode.join('\n'));
+  console.log('');
+  console.log('| target (issue 10) | result | numbers |');
+  console.log('| --- | --- | --- |');
+  console.log(xnodeTargets.join('\n'));
+}
 if (floodTargets.length) {
   console.log('');
   console.log('| target (issue 9) | result | numbers |');
