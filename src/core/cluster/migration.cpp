@@ -81,6 +81,21 @@ void Node::migrate(eio::Session& s, WsProxy& proxy)
 
 void Node::on(const records::Migrate& m, const bus::Record& r)
 {
+    /* the sender raised our replay count; it comes down however this
+       ends (out of memory included), or the pin would hold the log */
+    struct ReplayDone {
+        bus::Zone& zone;
+        std::uint16_t slot;
+        ~ReplayDone()
+        {
+            bus::Guard g(zone.header().lock);
+            bus::Slot& me = zone.slot(slot);
+            if (me.replays.fetch_sub(1, std::memory_order_relaxed) == 1) {
+                me.replay_pin.store(bus::no_pin, std::memory_order_release);
+            }
+        }
+    } replay_done{zone_, slot_};
+
     std::string sid(m.sid);
 
     RemoteWs* ws = nullptr;
@@ -122,14 +137,6 @@ void Node::on(const records::Migrate& m, const bus::Record& r)
             }
         }
         pos = rec.next;
-    }
-
-    {
-        bus::Guard g(zone_.header().lock);
-        bus::Slot& me = zone_.slot(slot_);
-        if (me.replays.fetch_sub(1, std::memory_order_relaxed) == 1) {
-            me.replay_pin.store(bus::no_pin, std::memory_order_release);
-        }
     }
 
     if (ws == nullptr) {

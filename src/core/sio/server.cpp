@@ -269,24 +269,27 @@ bool Client::restore(std::string_view state)
         std::string_view id = r.str();
         Namespace* nsp = server_.find(nsp_name);
 
-        std::unique_ptr<Socket> socket;
+        /* the client owns it before the adapter lists it: should a room
+           or the handler's state fail to come back, ~Client unlists it */
+        Socket* socket = nullptr;
         if (nsp != nullptr) {
-            socket = std::make_unique<Socket>(std::string(id), *nsp,
-                                              session_, this);
+            sockets_.reserve(sockets_.size() + 1);
+            sockets_.push_back(std::make_unique<Socket>(std::string(id), *nsp,
+                                                        session_, this));
+            socket = sockets_.back().get();
         }
 
         auto rooms = r.num<std::uint32_t>();
         for (std::uint32_t k = 0; k < rooms && r.ok(); k++) {
             std::string_view room = r.str();
-            if (socket) {
+            if (socket != nullptr) {
                 socket->join(room);
             }
         }
 
         std::string_view data = r.str();
-        if (socket) {
+        if (socket != nullptr) {
             nsp->handler().restore(*socket, data);
-            sockets_.push_back(std::move(socket));
         }
     }
 
