@@ -534,6 +534,47 @@ TEST(ClusterMigration, TheLogKeepsWhatTheNewOwnerReplaysUntilItHasIt)
     EXPECT_EQ(x.host.count_logs(LogLevel::error, "dropped"), 0);
 }
 
+TEST(ClusterMigration, AReplayedRecordPinsTheLogThoughNewerOnesAreViewedHere)
+{
+    Cluster c;
+    Worker& a = c.add("A", 101);
+    Worker& b = c.add("B", 102);
+    Worker& x = c.add("C", 103);
+
+    /* a session moving from A to B, in r1 */
+    std::string sid = c.open_polling(a);
+    c.post(a, sid, "40/rec,{\"rooms\":[\"r1\"]}");
+    c.get(a, sid);
+    Upgrade u = probe(c, a, b, sid);
+
+    /* a polling session of B's own, in r2, with no GET waiting: what it
+       gets stays queued as views of the log */
+    std::string own = c.open_polling(b);
+    c.post(b, own, "40/rec,{\"rooms\":[\"r2\"]}");
+    c.get(b, own);
+    ASSERT_TRUE(c.settle());
+
+    /* A upgrades; X (for r1) then Y (for r2) are published; B reads both
+       (Y is queued for its own session); A lets the session go without
+       having read X */
+    b.node.ws_in(u.token, false, "5");
+    c.consume(a);
+    const std::uint64_t x_pos = c.log->head();
+    c.broadcast(x, "/rec", "m", "[\"X\"]", {"r1"});
+    c.broadcast(x, "/rec", "m", "[\"Y\"]", {"r2"});
+    c.consume(b);
+    c.flush(a);
+    ASSERT_EQ(a.find(sid), nullptr);
+
+    /* B reads the migration and replays X: until it is flushed, B's pin
+       holds X, older than the Y its own session still views */
+    c.consume(b);
+    EXPECT_LE(c.zone.slot(b.slot()).pin.load(), x_pos);
+
+    ASSERT_TRUE(c.settle());
+    EXPECT_EQ(u.ws->got.back(), ev("/rec", "m", "[\"X\"]"));
+}
+
 TEST(ClusterMigration, SeveralSessionsMoveBothWays)
 {
     Cluster c;

@@ -11,6 +11,7 @@
 #include "core/sio/socket.hpp"
 
 #include <algorithm>
+#include <iterator>
 
 namespace socketio::cluster {
 
@@ -83,17 +84,21 @@ void Node::views(const bus::Record& r, const StringList& frames,
         ref->views.push_back(v);
         out.push_back(std::move(v));
     }
-    refs_.push_back(ref);
+    auto at = refs_.end();
+    while (at != refs_.begin() && std::prev(at)->pos > r.pos) {
+        --at;
+    }
+    refs_.insert(at, HeldRecord{r.pos, ref});
 }
 
 std::size_t Node::copy_views_before(std::uint64_t keep_from)
 {
     std::size_t copied = 0;
     while (!refs_.empty()) {
-        auto ref = refs_.front().lock();
-        if (ref && ref->pos >= keep_from) {
+        if (refs_.front().pos >= keep_from) {
             break;
         }
+        auto ref = refs_.front().ref.lock();
         if (ref) {
             for (auto& v : ref->views) {
                 if (auto e = v.lock()) {

@@ -217,14 +217,12 @@ void Node::update_pin()
     if (!joined() || departed_) {
         return;
     }
-    while (!refs_.empty() && refs_.front().expired()) {
+    while (!refs_.empty() && refs_.front().ref.expired()) {
         refs_.pop_front();
     }
     std::uint64_t pin = cursor_;
     if (!refs_.empty()) {
-        if (auto ref = refs_.front().lock()) {
-            pin = std::min(pin, ref->pos);
-        }
+        pin = std::min(pin, refs_.front().pos);
     }
     zone_.slot(slot_).pin.store(pin, std::memory_order_release);
 }

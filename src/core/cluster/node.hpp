@@ -378,8 +378,14 @@ private:
     /* POSTs elsewhere whose packets sessions here handle over turns */
     std::vector<std::unique_ptr<PostProxy>> posts_;
 
-    /* broadcast: records the sockets here still view, oldest first */
-    std::deque<std::weak_ptr<RecordRef>> refs_;
+    /* broadcast: records the sockets here still view, in log order (a
+       migration's replay views older records than the last read: they
+       go in their place, or the pin would pass them) */
+    struct HeldRecord {
+        std::uint64_t pos;
+        std::weak_ptr<RecordRef> ref;
+    };
+    std::deque<HeldRecord> refs_;
 
     /* migration: sessions moved away, until the other worker has them */
     struct InFlight {
