@@ -375,14 +375,20 @@ Runtime::consume_handler(ngx_event_t *ev) noexcept
 void
 Runtime::consume() noexcept
 {
-    ngx_http_socketio_seam_void(log_, "consume", [this] {
-        node_->consume();
-        /* the worker that read the other servers may have left: the
-           record that says so is what woke this one */
-        if (member_ != NULL) {
-            member_->set_reader(node_->reads_cluster());
-        }
-    }, [this] () noexcept { retry_later(); });
+    ngx_http_socketio_seam_void(log_, "consume", [this] { read_log(); },
+                                [this] () noexcept { retry_later(); });
+}
+
+
+void
+Runtime::read_log()
+{
+    node_->consume();
+    /* the worker that read the other servers may have left: the record
+       that says so is what woke this one */
+    if (member_ != NULL) {
+        member_->set_reader(node_->reads_cluster());
+    }
 }
 
 
@@ -621,10 +627,7 @@ Runtime::timer_handler(ngx_event_t *ev) noexcept
 
     ngx_http_socketio_seam_void(rt->log_, "timer", [rt] {
         /* a wake-up cannot be lost, but a read of the log costs nothing */
-        rt->node_->consume();
-        if (rt->member_ != NULL) {
-            rt->member_->set_reader(rt->node_->reads_cluster());
-        }
+        rt->read_log();
         /* sessions whose turn did not come stay due: the timer comes
            back at once */
         rt->engine_->on_timer(now());

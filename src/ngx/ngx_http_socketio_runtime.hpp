@@ -104,6 +104,8 @@ private:
     static void wake_handler(ngx_event_t *ev) noexcept;
     static void input_handler(ngx_event_t *ev) noexcept;
     void consume() noexcept;
+    /* The log's new records, then who of the node reads Redis. */
+    void read_log();
     void arm_timer() noexcept;
     void open_wake_socket();
     void close_wake_socket();
