@@ -9,6 +9,7 @@
 #include "core/cluster/node.hpp"
 
 #include "core/cluster/node_parts.hpp"
+#include "core/ws/frame.hpp"
 
 #include <algorithm>
 
@@ -26,6 +27,17 @@ public:
 
 DeadLink dead_link;
 
+/* A replay a migration asked of `slot` is over (or never comes): the
+   last one lets the log go. */
+void replay_done(bus::Zone& zone, std::uint16_t slot) noexcept
+{
+    bus::Guard g(zone.header().lock);
+    bus::Slot& dst = zone.slot(slot);
+    if (dst.replays.fetch_sub(1, std::memory_order_relaxed) == 1) {
+        dst.replay_pin.store(bus::no_pin, std::memory_order_release);
+    }
+}
+
 }  // namespace
 
 void Node::move_upgraded()
@@ -39,22 +51,27 @@ void Node::move_upgraded()
         if (s != nullptr && s->state() == eio::Session::State::open
             && s->websocket() == &proxy && !s->flush_due() && !s->held())
         {
-            auto owned = std::move(it->second);
+            /* the proxy goes once the session has: should the move fail
+               (memory), both stay, and it is tried again */
+            migrate(*s, proxy);
             it = wss_.erase(it);
-            migrate(*s, *owned);
             continue;
         }
         ++it;
     }
 }
 
+/* What can fail (memory) comes before the record goes, and changes
+   nothing; from the record on, nothing throws. */
 void Node::migrate(eio::Session& s, WsProxy& proxy)
 {
-    std::string state = s.endpoint().save();
     std::uint16_t to = proxy.origin();
-
     /* what this worker has not read yet, the new owner replays */
     std::uint64_t from = cursor_;
+
+    InFlight flight{s.sid(), to, s.endpoint().save(), engine_.now()};
+    in_flight_.reserve(in_flight_.size() + 1);
+
     {
         bus::Guard g(zone_.header().lock);
         bus::Slot& dst = zone_.slot(to);
@@ -63,11 +80,15 @@ void Node::migrate(eio::Session& s, WsProxy& proxy)
         dst.replay_pin.store(std::min(pin, from), std::memory_order_release);
     }
 
-    send(to, records::Migrate{s.sid(), proxy.token(), from, state});
+    try {
+        send(to, records::Migrate{s.sid(), proxy.token(), from, flight.state});
+    } catch (...) {
+        replay_done(zone_, to);
+        throw;
+    }
 
     /* kept until the other worker has it: it may leave or die first */
-    in_flight_.push_back(InFlight{s.sid(), to, std::move(state),
-                                  engine_.now()});
+    in_flight_.push_back(std::move(flight));
 
     if (auto* st = stats()) {
         st->migrated.fetch_add(1, std::memory_order_relaxed);
@@ -86,15 +107,8 @@ void Node::on(const records::Migrate& m, const bus::Record& r)
     struct ReplayDone {
         bus::Zone& zone;
         std::uint16_t slot;
-        ~ReplayDone()
-        {
-            bus::Guard g(zone.header().lock);
-            bus::Slot& me = zone.slot(slot);
-            if (me.replays.fetch_sub(1, std::memory_order_relaxed) == 1) {
-                me.replay_pin.store(bus::no_pin, std::memory_order_release);
-            }
-        }
-    } replay_done{zone_, slot_};
+        ~ReplayDone() { replay_done(zone, slot); }
+    } done{zone_, slot_};
 
     std::string sid(m.sid);
 
@@ -105,46 +119,69 @@ void Node::on(const records::Migrate& m, const bus::Record& r)
         pending_.erase(it);
     }
 
-    eio::Session& s = engine_.adopt(sid, ws ? ws->link() : dead_link,
-                                    engine_.now());
-    s.endpoint().restore(m.state);
+    eio::WebSocketLink& link = ws ? ws->link() : dead_link;
+    eio::Session* adopted = nullptr;
 
-    {
-        bus::Guard g(zone_.header().lock);
-        bus::SessionTable table(zone_);
-        if (!table.set(sid, bus::Owner{slot_, generation_})) {
-            table.insert(sid, bus::Owner{slot_, generation_});
-        }
-    }
+    try {
+        eio::Session& s = engine_.adopt(sid, link, engine_.now());
+        adopted = &s;
+        s.endpoint().restore(m.state);
 
-    /* broadcasts the old owner had not read when it let go (one that does
-       not decode was dropped, and logged, when this worker first read it);
-       the replay pin kept them: a position outside that is not read */
-    std::uint64_t replay_from = m.from;
-    if (replay_from > r.pos || replay_from < log_.tail()) {
-        log(util::LogLevel::warn, "a session moved here with a replay position outside the "
-               "log: nothing replayed");
-        replay_from = r.pos;
-    }
-    for (std::uint64_t pos = replay_from; pos < r.pos;) {
-        bus::Record rec = log_.read(pos);
-        if (rec.pos >= r.pos) {
-            break;
-        }
-        if (static_cast<Rec>(rec.header->type) == Rec::broadcast) {
-            if (auto b = records::Broadcast::decode(rec.body)) {
-                deliver(*b, rec, &s);
+        {
+            bus::Guard g(zone_.header().lock);
+            bus::SessionTable table(zone_);
+            if (!table.set(sid, bus::Owner{slot_, generation_})) {
+                table.insert(sid, bus::Owner{slot_, generation_});
             }
         }
-        pos = rec.next;
+
+        /* broadcasts the old owner had not read when it let go (one that
+           does not decode was dropped, and logged, when this worker first
+           read it); the replay pin kept them: a position outside that is
+           not read */
+        std::uint64_t replay_from = m.from;
+        if (replay_from > r.pos || replay_from < log_.tail()) {
+            log(util::LogLevel::warn, "a session moved here with a replay position outside "
+                   "the log: nothing replayed");
+            replay_from = r.pos;
+        }
+        for (std::uint64_t pos = replay_from; pos < r.pos;) {
+            bus::Record rec = log_.read(pos);
+            if (rec.pos >= r.pos) {
+                break;
+            }
+            if (static_cast<Rec>(rec.header->type) == Rec::broadcast) {
+                if (auto b = records::Broadcast::decode(rec.body)) {
+                    deliver(*b, rec, &s);
+                }
+            }
+            pos = rec.next;
+        }
+
+    } catch (...) {
+        /* out of memory half way: the session already points to the link,
+           which does not know it yet and would go without telling it; both
+           end here, the client with a close it can act on */
+        if (adopted != nullptr) {
+            try {
+                adopted->on_ws_gone(link, engine_.now());
+            } catch (...) {
+                /* it let go of the link first; its close is its own */
+            }
+        }
+        if (ws != nullptr) {
+            ws->close(socketio::ws::close_code::internal_error,
+                      "internal error");
+        }
+        throw;
     }
 
     if (ws == nullptr) {
         /* its WebSocket closed on the way: it ends here */
-        s.on_ws_gone(dead_link, engine_.now());
+        adopted->on_ws_gone(dead_link, engine_.now());
         return;
     }
-    ws->adopted(s);
+    ws->adopted(*adopted);
 }
 
 /*
@@ -180,7 +217,13 @@ void Node::check_in_flight()
         InFlight f = std::move(*it);
         it = in_flight_.erase(it);
         eio::Session& s = engine_.adopt(f.sid, dead_link, engine_.now());
-        s.endpoint().restore(f.state);
+        try {
+            s.endpoint().restore(f.state);
+        } catch (...) {
+            /* half restored, it still ends, as it would have whole */
+            s.on_ws_gone(dead_link, engine_.now());
+            throw;
+        }
         s.on_ws_gone(dead_link, engine_.now());
         log(util::LogLevel::info, "a session sent to worker slot " + std::to_string(f.to)
                    + " never arrived: closed here");

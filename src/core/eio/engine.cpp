@@ -177,11 +177,15 @@ bool Engine::continue_input()
     return !input_.empty();
 }
 
-void Engine::release(Session& s)
+void Engine::release(Session& s) noexcept
 {
     forget(s);
-    std::string sid = s.sid();
-    sessions_.erase(sid);
+    /* by iterator: no copy of the key (it may not fail), and none of the
+       dying one's own */
+    auto it = sessions_.find(std::string_view(s.sid()));
+    if (it != sessions_.end() && it->second.get() == &s) {
+        sessions_.erase(it);
+    }
 }
 
 Session* Engine::find(std::string_view sid) const

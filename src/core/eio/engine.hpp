@@ -96,7 +96,7 @@ public:
     /* A session moved here from another worker (cluster migration). */
     Session& adopt(std::string sid, WebSocketLink& ws, Millis now);
     /* Forgets a session without closing it: it lives on elsewhere. */
-    void release(Session& s);
+    void release(Session& s) noexcept;
     Session* find(std::string_view sid) const;
     std::size_t size() const noexcept { return sessions_.size(); }
 
