@@ -74,6 +74,13 @@ function client(server, transports) {
   });
 }
 
+/** The stack of the last fault made, as the fault build wrote it in the error log. */
+function lastFaultTrace(server) {
+  const log = fs.readFileSync(path.join(server.prefix, 'error.log'), 'utf8');
+  const at = log.lastIndexOf('socketio: fault injected at:');
+  return at < 0 ? '(no fault trace in the error log)' : log.slice(at, at + 6000);
+}
+
 /**
  * The victim's way through the chat. Each wait is bounded: a fault may
  * make any step fail, and then the victim is done (closed or refused).
@@ -159,8 +166,14 @@ describe('allocation failures at every point of a client\'s way through the chat
         const key = `${hit ? 'fault' : 'no fault'}: ${reached}`;
         outcomes[key] = (outcomes[key] || 0) + 1;
 
-        assert.deepEqual(workerPids(server).sort(), pids, `no worker died (step ${step}, allocation ${n}, ${tr})`);
-        await bystanders(`after step ${step}, allocation ${n} over ${tr}, victim reached "${reached}"`);
+        try {
+          assert.deepEqual(workerPids(server).sort(), pids, `no worker died (step ${step}, allocation ${n}, ${tr})`);
+          await bystanders(`after step ${step}, allocation ${n} over ${tr}, victim reached "${reached}"`);
+        } catch (e) {
+          // the fault build writes where each fault was made: say the last
+          e.message += `\n${lastFaultTrace(server)}`;
+          throw e;
+        }
       }
       t.diagnostic(`outcomes: ${JSON.stringify(outcomes)}`);
       assert.ok(faults.injected >= STEPS / 2, `most steps made a fault (${faults.injected} of ${STEPS})`);
