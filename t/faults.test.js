@@ -171,7 +171,8 @@ describe('allocation failures at every point of a client\'s way through the chat
           await bystanders(`after step ${step}, allocation ${n} over ${tr}, victim reached "${reached}"`);
         } catch (e) {
           // the fault build writes where each fault was made: say the last
-          e.message += `\n${lastFaultTrace(server)}`;
+          const state = (s) => `connected ${s.connected}, id ${s.id}, transport ${s.io.engine?.transport?.name} ${s.io.engine?.readyState}`;
+          e.message += `\nalice: ${state(alice)}; bob: ${state(bob)}; at ${new Date().toISOString()}\n${lastFaultTrace(server)}`;
           throw e;
         }
       }

@@ -10,6 +10,7 @@
 //   SOCKETIO_NO_MODULE=1  nginx without load_module and socketio directives
 //                         (checks that the generated config itself is sane)
 //   SOCKETIO_KEEP_TMP=1   never delete the nginx prefix directories
+//   SOCKETIO_LOG_LEVEL=debug  the error log's level (default info)
 //   SOCKETIO_MODULE=/abs/path.so  module to load
 //   SOCKETIO_SANITIZED=1  the module was built with ASan + UBSan
 //                         (t/run-sanitized.sh): nginx (not instrumented) is
@@ -229,7 +230,7 @@ export function nginxConfig(o, { prefix, port, modulePath, withModule }) {
     `worker_processes ${o.workers};`,
     ...(o.workerRlimitNofile ? [`worker_rlimit_nofile ${o.workerRlimitNofile};`] : []),
     ...(o.extraMainConfig ? [o.extraMainConfig] : []),
-    `error_log ${p('error.log')} info;`,
+    `error_log ${p('error.log')} ${process.env.SOCKETIO_LOG_LEVEL || 'info'};`,
     `pid ${p('nginx.pid')};`,
     '',
     'events {',

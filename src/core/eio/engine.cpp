@@ -274,9 +274,10 @@ void Engine::on_timer(Millis now)
         due.push_back(it->second);
     }
 
+    /* each keeps its entry until the flush reschedules it: one whose
+       handling fails (memory) is due again at the next tick, rather than
+       left with no timer (no more pings, no timeouts) */
     for (Session* s : due) {
-        timers_.erase({s->timer_key(), s});
-        s->set_timer_key(never);
         s->on_timer(now);
         s->mark_dirty();
     }

@@ -103,8 +103,9 @@ void Session::send(EncodedPtr packet)
         return;
     }
 
-    out_bytes_ += size;
+    /* queued first: should that fail (memory), nothing is counted */
     out_.push_back(std::move(packet));
+    out_bytes_ += size;
     mark_dirty();
 }
 
@@ -562,9 +563,20 @@ void Session::on_timer(Millis now)
     }
 
     if (now >= next_ping_) {
+        /* should the ping not be made or queued (memory), it is still
+           due, and the timer comes back for it: a ping lost here would
+           have the client give up on a server that looks silent */
+        EncodedPtr ping = Encoded::text(PacketType::ping);
+        Millis deadline = pong_deadline_;
         next_ping_ = never;
         pong_deadline_ = now + c.ping_timeout;
-        send(Encoded::text(PacketType::ping));
+        try {
+            send(std::move(ping));
+        } catch (...) {
+            next_ping_ = now;
+            pong_deadline_ = deadline;
+            throw;
+        }
     }
 
     if (now >= pong_deadline_) {
