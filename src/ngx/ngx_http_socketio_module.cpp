@@ -136,6 +136,20 @@ static ngx_command_t  ngx_http_socketio_commands[] = {
       offsetof(ngx_http_socketio_loc_conf_t, message_rate),
       NULL },
 
+    { ngx_string("socketio_recovery"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_socketio_loc_conf_t, recovery),
+      NULL },
+
+    { ngx_string("socketio_recovery_window"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_socketio_loc_conf_t, recovery_window),
+      NULL },
+
     { ngx_string("socketio_transports"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
       ngx_conf_set_bitmask_slot,
@@ -551,6 +565,8 @@ ngx_http_socketio_create_loc_conf(ngx_conf_t *cf) noexcept
     conf->max_buffered = NGX_CONF_UNSET_SIZE;
     conf->max_sessions = NGX_CONF_UNSET_UINT;
     conf->message_rate = NGX_CONF_UNSET_UINT;
+    conf->recovery = NGX_CONF_UNSET;
+    conf->recovery_window = NGX_CONF_UNSET_MSEC;
     conf->allow_origin = static_cast<ngx_array_t *>(NGX_CONF_UNSET_PTR);
     conf->chat_relay = static_cast<ngx_array_t *>(NGX_CONF_UNSET_PTR);
     conf->zone = static_cast<ngx_shm_zone_t *>(NGX_CONF_UNSET_PTR);
@@ -634,6 +650,10 @@ ngx_http_socketio_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                               4 * 1024 * 1024);
     ngx_conf_merge_uint_value(conf->max_sessions, prev->max_sessions, 0);
     ngx_conf_merge_uint_value(conf->message_rate, prev->message_rate, 0);
+    ngx_conf_merge_value(conf->recovery, prev->recovery, 0);
+    /* the reference's maxDisconnectionDuration */
+    ngx_conf_merge_msec_value(conf->recovery_window, prev->recovery_window,
+                              120000);
     ngx_conf_merge_bitmask_value(conf->transports, prev->transports,
                                  (NGX_CONF_BITMASK_SET
                                   |NGX_HTTP_SOCKETIO_POLLING
@@ -646,6 +666,12 @@ ngx_http_socketio_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"socketio_ping_interval\" and "
                            "\"socketio_ping_timeout\" must be positive");
+        return static_cast<char *>(NGX_CONF_ERROR);
+    }
+
+    if (conf->recovery_window < 1000) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"socketio_recovery_window\" must be at least 1s");
         return static_cast<char *>(NGX_CONF_ERROR);
     }
 
@@ -692,6 +718,8 @@ ngx_http_socketio_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         || first->max_sessions != conf->max_sessions
         || first->message_rate != conf->message_rate
         || first->transports != conf->transports
+        || first->recovery != conf->recovery
+        || first->recovery_window != conf->recovery_window
         || !ngx_http_socketio_same_list(first->chat_relay, conf->chat_relay)
         || !ngx_http_socketio_same_redis(first->redis, conf->redis))
     {

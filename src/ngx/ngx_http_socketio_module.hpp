@@ -67,6 +67,8 @@ struct ngx_http_socketio_loc_conf_s {
     ngx_uint_t                 max_sessions;     /* per worker, 0: any */
     ngx_uint_t                 message_rate;     /* per second, 0: any */
     ngx_uint_t                 transports;
+    ngx_flag_t                 recovery;         /* socketio_recovery */
+    ngx_msec_t                 recovery_window;
     ngx_array_t               *allow_origin;     /* of ngx_str_t, or NULL */
     ngx_array_t               *chat_relay;       /* of ngx_str_t, or NULL */
     ngx_shm_zone_t            *zone;

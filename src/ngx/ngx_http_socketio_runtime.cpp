@@ -112,6 +112,16 @@ Runtime::Runtime(const ngx_http_socketio_loc_conf_t &conf,
 
     node_ = std::make_unique<cluster::Node>(bus_, *engine_, sio_.get(), *this);
 
+    /* off, the log lets go of what was read (a reload may turn it off) */
+    node_->enable_recovery(conf.recovery && sio_ != NULL
+                           ? static_cast<eio::Millis>(conf.recovery_window)
+                           : 0);
+    if (conf.recovery && sio_ != NULL) {
+        recovery_ = std::make_unique<cluster::ZoneRecovery>(
+                        *node_, *this, conf.max_buffered);
+        sio_->set_recovery(recovery_.get());
+    }
+
     if (conf.redis != NULL && sio_ != NULL) {
         member_ = std::make_unique<redis::Member>(member_config(conf, zone),
                                                   *this, *sio_);

@@ -13,6 +13,7 @@
 #include "core/bus/zone.hpp"
 #include "core/chat/chat.hpp"
 #include "core/cluster/node.hpp"
+#include "core/cluster/recovery.hpp"
 #include "core/cluster/shared_directory.hpp"
 #include "core/eio/engine.hpp"
 #include "core/handlers/echo.hpp"
@@ -119,6 +120,8 @@ private:
     handlers::SocketEcho echo_;
     handlers::EngineEcho engine_echo_;
     std::unique_ptr<sio::Server> sio_;
+    /* outlives the sessions, which may keep their sockets through it */
+    std::unique_ptr<cluster::ZoneRecovery> recovery_;
     std::unique_ptr<eio::Engine> engine_;
     std::unique_ptr<cluster::Node> node_;
     std::unique_ptr<redis::Member> member_;

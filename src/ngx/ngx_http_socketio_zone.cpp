@@ -218,14 +218,18 @@ struct StatusWorker {
     const char *state;
     long pid;
     unsigned generation;
-    uint64_t values[11];
+    uint64_t values[13];
     uint64_t disconnects[socketio::eio::reason_count];
+    uint64_t refused[socketio::bus::max_refusals];
 };
+
+constexpr std::size_t status_refusals =
+    static_cast<std::size_t>(socketio::sio::Refusal::count);
 
 const char *const status_names[] = {
     "sessions", "polling", "websocket", "handshakes", "events_in",
     "packets_out", "bytes_in", "bytes_out", "broadcasts", "forwarded",
-    "migrated",
+    "migrated", "persisted", "recovered",
 };
 
 const char *const status_help[] = {
@@ -240,12 +244,21 @@ const char *const status_help[] = {
     "broadcasts published",
     "requests carried to another worker",
     "sessions moved to the worker holding their WebSocket",
+    "sockets kept for connection state recovery",
+    "sockets recovered",
 };
 
 std::string_view
 ngx_http_socketio_reason_name(std::size_t k)
 {
     return socketio::eio::info(static_cast<socketio::eio::Reason>(k)).counter;
+}
+
+
+std::string_view
+ngx_http_socketio_refusal_name(std::size_t k)
+{
+    return socketio::sio::counter(static_cast<socketio::sio::Refusal>(k));
 }
 
 
@@ -314,13 +327,17 @@ ngx_http_socketio_status_page(ngx_http_request_t *r)
             const std::atomic<uint64_t> *v[] = {
                 &t.sessions, &t.polling, &t.websocket, &t.handshakes,
                 &t.events_in, &t.packets_out, &t.bytes_in, &t.bytes_out,
-                &t.broadcasts, &t.forwarded, &t.migrated,
+                &t.broadcasts, &t.forwarded, &t.migrated, &t.persisted,
+                &t.recovered,
             };
-            for (int k = 0; k < 11; k++) {
+            for (int k = 0; k < 13; k++) {
                 w.values[k] = v[k]->load(std::memory_order_relaxed);
             }
             for (std::size_t k = 0; k < socketio::eio::reason_count; k++) {
                 w.disconnects[k] = t.disconnects[k].load();
+            }
+            for (std::size_t k = 0; k < status_refusals; k++) {
+                w.refused[k] = t.refused[k].load();
             }
             workers.push_back(w);
         }
@@ -372,7 +389,7 @@ ngx_http_socketio_status_page(ngx_http_request_t *r)
                 body += "\n";
             };
 
-            for (int k = 0; k < 11; k++) {
+            for (int k = 0; k < 13; k++) {
                 bool gauge = k < 3;
                 std::string name = status_names[k];
                 if (!gauge) {
@@ -398,6 +415,20 @@ ngx_http_socketio_status_page(ngx_http_request_t *r)
                            + std::string(ngx_http_socketio_reason_name(k))
                            + "\"",
                            w.disconnects[k]);
+                }
+            }
+
+            metric("recovery_refused_total",
+                   "recoveries refused (a fresh socket), by reason",
+                   "counter");
+            for (const auto &w : workers) {
+                for (std::size_t k = 0; k < status_refusals; k++) {
+                    sample("recovery_refused_total",
+                           ",worker=\"" + std::to_string(w.slot)
+                           + "\",reason=\""
+                           + std::string(ngx_http_socketio_refusal_name(k))
+                           + "\"",
+                           w.refused[k]);
                 }
             }
 
@@ -431,7 +462,7 @@ ngx_http_socketio_status_page(ngx_http_request_t *r)
                         + ",\"state\":\"" + w.state + "\",\"pid\":"
                         + std::to_string(w.pid) + ",\"generation\":"
                         + std::to_string(w.generation);
-                for (int k = 0; k < 11; k++) {
+                for (int k = 0; k < 13; k++) {
                     body += ",\"";
                     body += status_names[k];
                     body += "\":" + std::to_string(w.values[k]);
@@ -445,6 +476,15 @@ ngx_http_socketio_status_page(ngx_http_request_t *r)
                     body += "\"";
                     body += ngx_http_socketio_reason_name(k);
                     body += "\":" + std::to_string(w.disconnects[k]);
+                }
+                body += "},\"recovery_refused\":{";
+                for (std::size_t k = 0; k < status_refusals; k++) {
+                    if (k > 0) {
+                        body += ",";
+                    }
+                    body += "\"";
+                    body += ngx_http_socketio_refusal_name(k);
+                    body += "\":" + std::to_string(w.refused[k]);
                 }
                 body += "}}";
             }

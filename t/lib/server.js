@@ -56,6 +56,7 @@ const DEFAULTS = {
   extraMainConfig: '', // nginx only: lines in the main context (e.g. worker_shutdown_timeout 2s;)
   workerConnections: 4096, // nginx only: events { worker_connections }
   workerRlimitNofile: undefined, // nginx only: worker_rlimit_nofile (main context)
+  recovery: undefined, // ms: connection state recovery on, with this window (socketio_recovery, connectionStateRecovery)
 };
 
 export const SANITIZED = process.env.SOCKETIO_SANITIZED === '1';
@@ -214,6 +215,9 @@ export function nginxConfig(o, { prefix, port, modulePath, withModule }) {
       directives.push(`socketio_allow_origin ${o.allowOrigin};`);
     }
     directives.push(`socketio_transports ${o.transports.join(' ')};`);
+    if (o.recovery !== undefined) {
+      directives.push('socketio_recovery on;', `socketio_recovery_window ${msDirective(o.recovery)};`);
+    }
   } else {
     // Stock nginx: answer something recognisable so the harness can be checked.
     directives.push('return 200 "no module\\n";');
@@ -380,6 +384,7 @@ async function startReference(o) {
   if (o.allowOrigin !== undefined && o.allowOrigin !== null) {
     args.push('--allow-origin', String(o.allowOrigin));
   }
+  if (o.recovery !== undefined) args.push('--recovery', String(o.recovery));
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout.on('data', (d) => (output += d));

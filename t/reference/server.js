@@ -6,6 +6,7 @@
 // Usage: node reference/server.js --port 3000 --path /socket.io/ --handler echo
 //          [--ping-interval 300] [--ping-timeout 200] [--connect-timeout 1000]
 //          [--max-payload 1000000] [--allow-origin '*'] [--transports polling,websocket]
+//          [--recovery MS]  (connectionStateRecovery, maxDisconnectionDuration MS)
 //
 // Handlers:
 //   echo         Socket.IO server. On connection to "/": emit "auth" with the
@@ -32,6 +33,7 @@ const { values: args } = parseArgs({
     'max-payload': { type: 'string', default: '1000000' },
     'allow-origin': { type: 'string' },
     transports: { type: 'string', default: 'polling,websocket' },
+    recovery: { type: 'string' },
   },
 });
 
@@ -49,6 +51,9 @@ const common = {
 };
 if (args['allow-origin'] !== undefined) {
   common.cors = { origin: args['allow-origin'] };
+}
+if (args.recovery !== undefined) {
+  common.connectionStateRecovery = { maxDisconnectionDuration: Number(args.recovery), skipMiddlewares: true };
 }
 
 const httpServer = http.createServer((req, res) => {

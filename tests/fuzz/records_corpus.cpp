@@ -48,7 +48,7 @@ int main(int argc, char** argv)
                                                "\x82\x03" "abc"};
 
     Body b;
-    records::Broadcast::encode(b, "/rec", rooms, except, frames);
+    records::Broadcast::encode(b, 7, "/rec", rooms, except, frames);
     add(Rec::broadcast, b);
     add(records::Post{"AAAAAAAAAAAAAAAAAAAA", 7, "4hello"});
     add(records::PostDone{7, eio::Error::bad_request});
@@ -68,6 +68,11 @@ int main(int argc, char** argv)
     add(records::PollReleased{"AAAAAAAAAAAAAAAAAAAA", 8});
     add(records::UserPut{"k1", "alice", "sock", 3, 12});
     add(records::UserRemoved{"k1"});
+    Body kept;
+    records::Persist::encode(kept, "AAAAAAAAAAAAAAAAAAAA", 1234, 4096, "/",
+                             rooms, "socket");
+    add(Rec::persist, kept);
+    add(records::Forget{"AAAAAAAAAAAAAAAAAAAA"});
 
     for (std::size_t i = 0; i < seeds.size(); i++) {
         std::ofstream f(std::string(argv[1]) + "/seed" + std::to_string(i),

@@ -44,11 +44,11 @@ std::vector<Sample> samples()
     std::vector<Sample> out;
 
     Body b;
-    records::Broadcast::encode(b, "/rec", rooms, except,
+    records::Broadcast::encode(b, 42, "/rec", rooms, except,
                                std::vector<std::string_view>{frame1, frame2});
     out.push_back({Rec::broadcast, b.bytes()});
     Body empty;
-    records::Broadcast::encode(empty, "/", std::vector<std::string>{},
+    records::Broadcast::encode(empty, 0, "/", std::vector<std::string>{},
                                std::vector<std::string>{},
                                std::vector<std::string_view>{});
     out.push_back({Rec::broadcast, empty.bytes()});
@@ -78,6 +78,11 @@ std::vector<Sample> samples()
     out.push_back(sample(records::PollReleased{"sid-2", 9}));
     out.push_back(sample(records::UserPut{"k1", "alice", "sock", 3, 12}));
     out.push_back(sample(records::UserRemoved{"k1"}));
+    Body kept;
+    records::Persist::encode(kept, "pid-1", 1234, 4096, "/rec", rooms,
+                             "socket bytes");
+    out.push_back({Rec::persist, kept.bytes()});
+    out.push_back(sample(records::Forget{"pid-1"}));
     return out;
 }
 
@@ -145,7 +150,7 @@ TEST(ClusterRecords, EachKindRoundTrips)
 TEST(ClusterRecords, FieldsComeBackAsWritten)
 {
     Body b;
-    records::Broadcast::encode(b, "/rec", rooms, except,
+    records::Broadcast::encode(b, 0, "/rec", rooms, except,
                                std::vector<std::string_view>{frame1, frame2});
     std::string body = b.bytes();
     auto m = records::Broadcast::decode(body);
@@ -181,7 +186,7 @@ TEST(ClusterRecords, BigBytesAreBorrowedAndViewed)
 {
     std::string payload(1000, 'p');
     Body b;
-    records::Broadcast::encode(b, "/", rooms, except,
+    records::Broadcast::encode(b, 0, "/", rooms, except,
                                std::vector<std::string_view>{frame1, payload});
     bool borrowed = false;
     for (std::string_view part : b.parts()) {
@@ -224,7 +229,8 @@ TEST(ClusterRecords, AnotherVersionIsRefused)
 {
     for (const Sample& s : samples()) {
         SCOPED_TRACE(static_cast<int>(s.kind));
-        for (int v : {0, 2, 255}) {
+        for (int v : {0, cluster::record_version - 1,
+                      cluster::record_version + 1, 255}) {
             std::string other = s.body;
             other[0] = static_cast<char>(v);
             DecodeError e = DecodeError::unknown_kind;
@@ -346,13 +352,13 @@ TEST(ClusterRecords, ANodeDropsWhatDoesNotDecodeAndReadsOn)
        payload's length runs past the record (the old reader's substr
        threw on it), a kind nobody knows, an empty body */
     Body good;
-    records::Broadcast::encode(good, "/rec", std::vector<std::string>{},
+    records::Broadcast::encode(good, 0, "/rec", std::vector<std::string>{},
                                std::vector<std::string>{},
                                std::vector<std::string_view>{frame1});
     std::string cut = good.bytes().substr(0, good.size() - 2);
     put(type(Rec::broadcast), cut);
     std::string v2 = good.bytes();
-    v2[0] = 2;
+    v2[0] = static_cast<char>(cluster::record_version + 1);
     put(type(Rec::broadcast), v2);
     std::string post = sample(records::Post{"sid", 1, "payload"}).body;
     post.replace(post.size() - 11, 4, std::string("\xff\xff\xff\x7f", 4));

@@ -44,8 +44,57 @@ std::uint64_t Log::lowest_pin() const noexcept
         }
         low = std::min(low, s.pin.load(std::memory_order_acquire));
         low = std::min(low, s.replay_pin.load(std::memory_order_acquire));
+        low = std::min(low, s.scan_pin.load(std::memory_order_acquire));
     }
     return low;
+}
+
+std::uint64_t Log::walk(std::uint64_t pos, std::uint64_t need,
+                        std::uint64_t limit) const noexcept
+{
+    /* record by record, so that the tail stays where a record starts:
+       a reader of the history starts there */
+    while (pos < need && pos < limit) {
+        std::uint64_t off = pos % cap_;
+        if (cap_ - off < sizeof(RecordHeader)) {
+            pos += cap_ - off;
+            continue;
+        }
+        const auto* rh = reinterpret_cast<const RecordHeader*>(ring_ + off);
+        if (rh->size == 0) {
+            break;
+        }
+        pos += rh->size;
+    }
+    return std::min(pos, limit);
+}
+
+void Log::retain(bool on) noexcept
+{
+    l_.retain.store(on ? 1 : 0, std::memory_order_relaxed);
+}
+
+bool Log::retains() const noexcept
+{
+    return l_.retain.load(std::memory_order_relaxed) != 0;
+}
+
+std::uint64_t Log::next_offset() noexcept
+{
+    return l_.next_offset.fetch_add(1, std::memory_order_relaxed);
+}
+
+std::uint64_t Log::hold_history(Slot& s) noexcept
+{
+    Guard g(l_.lock);
+    std::uint64_t t = l_.tail.load(std::memory_order_relaxed);
+    s.scan_pin.store(t, std::memory_order_release);
+    return t;
+}
+
+void Log::release_history(Slot& s) noexcept
+{
+    s.scan_pin.store(no_pin, std::memory_order_release);
 }
 
 void Log::reclaim() noexcept
@@ -92,8 +141,12 @@ std::optional<std::uint64_t> Log::publish(std::uint16_t from, std::uint16_t to,
         if (head + skip + size - l_.tail.load(std::memory_order_relaxed)
             > cap_)
         {
+            std::uint64_t tail = l_.tail.load(std::memory_order_relaxed);
             std::uint64_t low = lowest_pin();
-            if (low > l_.tail.load(std::memory_order_relaxed)) {
+            if (l_.retain.load(std::memory_order_relaxed) != 0) {
+                low = walk(tail, head + skip + size - cap_, low);
+            }
+            if (low > tail) {
                 l_.tail.store(low, std::memory_order_release);
             }
             if (head + skip + size - low > cap_) {

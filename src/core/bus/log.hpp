@@ -92,8 +92,27 @@ public:
     /* Largest body a record may carry. */
     std::size_t max_body() const noexcept;
 
+    /*
+     * History, for connection state recovery: when the log retains, a
+     * publish moves the tail only as far as its record needs (never past
+     * a pin), so the ring keeps its capacity's worth of old records, and
+     * the tail always points where a record starts.
+     */
+    void retain(bool on) noexcept;
+    bool retains() const noexcept;
+    /* A zone-wide id for a recoverable broadcast (never 0). */
+    std::uint64_t next_offset() noexcept;
+    /* The slot pins the history from the tail (returned) until it lets
+       go: it reads records from there, in order, then copies what it needs. */
+    std::uint64_t hold_history(Slot& s) noexcept;
+    void release_history(Slot& s) noexcept;
+
 private:
     std::uint64_t lowest_pin() const noexcept;
+    /* From the record at `pos`, the first record start at or after
+       `need`, but not after `limit`. */
+    std::uint64_t walk(std::uint64_t pos, std::uint64_t need,
+                       std::uint64_t limit) const noexcept;
     std::uint64_t skip_to_fit(std::uint64_t pos, std::uint64_t size)
         const noexcept;
 

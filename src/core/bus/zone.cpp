@@ -95,11 +95,15 @@ bool Zone::attach(void* base, std::size_t size, bool fresh,
         }
         s.pin.store(no_pin, std::memory_order_relaxed);
         s.replay_pin.store(no_pin, std::memory_order_relaxed);
+        s.scan_pin.store(no_pin, std::memory_order_relaxed);
         s.writing.store(no_pin, std::memory_order_relaxed);
     }
 
     h->size = size;
     h->id = id;
+    /* offsets of another zone (or of this one before a restart) are
+       not mistaken for ours: they start from this zone's id */
+    h->log.next_offset.store((id >> 16) | 1, std::memory_order_relaxed);
     h->version = zone_version;
     std::atomic_thread_fence(std::memory_order_release);
     h->magic = zone_magic;

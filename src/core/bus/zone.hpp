@@ -20,7 +20,7 @@ namespace socketio::bus {
 inline constexpr std::uint32_t max_slots = 64;
 inline constexpr std::uint16_t any_slot = 0xffff;
 inline constexpr std::uint64_t zone_magic = 0x6f69746b636f7373ULL;
-inline constexpr std::uint32_t zone_version = 2;
+inline constexpr std::uint32_t zone_version = 3;
 inline constexpr std::uint64_t no_pin = UINT64_MAX;
 
 enum class SlotState : std::uint32_t {
@@ -33,6 +33,8 @@ enum class SlotState : std::uint32_t {
 /* Room for a counter per reason a session closes for (eio::Reason,
    whose table names them on the status page). */
 inline constexpr std::size_t max_reasons = 16;
+/* ...and per reason a recovery is refused (sio::Refusal). */
+inline constexpr std::size_t max_refusals = 8;
 
 /* Counters a worker keeps of itself; others only read them. */
 struct Stats {
@@ -48,6 +50,9 @@ struct Stats {
     std::atomic<std::uint64_t> forwarded;
     std::atomic<std::uint64_t> migrated;
     std::atomic<std::uint64_t> disconnects[max_reasons];
+    std::atomic<std::uint64_t> persisted;           /* sockets kept */
+    std::atomic<std::uint64_t> recovered;           /* ...and found again */
+    std::atomic<std::uint64_t> refused[max_refusals];
 };
 
 struct alignas(64) Slot {
@@ -60,6 +65,8 @@ struct alignas(64) Slot {
     std::atomic<std::uint64_t> cursor;      /* next log byte it will read */
     std::atomic<std::uint64_t> pin;         /* oldest log byte it needs */
     std::atomic<std::uint64_t> replay_pin;  /* kept for a migration to it */
+    std::atomic<std::uint64_t> scan_pin;    /* held while it reads the log's
+                                               history (a recovery) */
     std::atomic<std::uint64_t> writing;     /* the log record it is writing,
                                                or no_pin */
     std::atomic<std::uint32_t> replays;     /* migrations on their way */
@@ -76,6 +83,11 @@ struct LogHeader {
     std::atomic<std::uint64_t> tail;        /* the oldest byte kept */
     std::atomic<std::uint64_t> seq;         /* records published */
     std::atomic<std::uint64_t> full;        /* publishes refused: pressure */
+    std::atomic<std::uint32_t> retain;      /* the tail moves only as far
+                                               as a new record needs: the
+                                               log keeps history (recovery) */
+    std::atomic<std::uint64_t> next_offset; /* recoverable broadcasts: the
+                                               id each carries to clients */
 };
 
 struct Header {

@@ -596,6 +596,18 @@ void Chat::restore(sio::Socket& s, std::string_view state)
     s.data = std::move(m);
 }
 
+void Chat::on_recovered(sio::Socket& s, const boost::json::value&)
+{
+    auto* m = static_cast<Member*>(s.data.get());
+    if (m == nullptr) {
+        s.data = std::make_unique<Member>();
+        return;
+    }
+    if (m->named) {
+        announce_joined(s, *m, [](sio::Socket&, std::size_t) {});
+    }
+}
+
 void Chat::on_disconnect(sio::Socket& s, std::string_view)
 {
     auto* m = static_cast<Member*>(s.data.get());

@@ -44,6 +44,11 @@ public:
     void on_disconnect(sio::Socket& socket, std::string_view reason) override;
     std::string save(const sio::Socket& socket) const override;
     void restore(sio::Socket& socket, std::string_view state) override;
+    /* A recovered socket is the same user (restore() listed it again);
+       its departure was announced when its connection went, so its
+       return is announced as a join. */
+    void on_recovered(sio::Socket& socket,
+                      const boost::json::value& auth) override;
     /* {key, name} of a named socket: what other servers' fetchSockets()
        see (the contract's "Several servers") */
     std::string data_json(const sio::Socket& socket) const override;

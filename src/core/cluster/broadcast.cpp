@@ -22,10 +22,24 @@ void Node::broadcast(std::string_view nsp, const sio::BroadcastOptions& opts,
         return;
     }
 
+    /* with recovery on, an event that may be replayed carries its id as
+       its last argument (what its client sends back when it returns) */
+    std::uint64_t offset = 0;
+    std::vector<eio::EncodedPtr> with_offset;
+    if (recovers() && !packets.empty()) {
+        std::uint64_t id = log_.next_offset();
+        if (auto p = sio::with_offset(*packets[0], sio::offset_text(id))) {
+            with_offset = packets;
+            with_offset[0] = std::move(*p);
+            offset = id;
+        }
+    }
+
     /* the frames go into the log once, from where they are */
     Body body;
-    records::Broadcast::encode(body, nsp, opts.rooms, opts.except,
-                               ws_frames(packets));
+    records::Broadcast::encode(body, offset, nsp, opts.rooms, opts.except,
+                               ws_frames(offset != 0 ? with_offset
+                                                     : packets));
     publish(bus::any_slot, Rec::broadcast, body);
     if (auto* st = stats()) {
         st->broadcasts.fetch_add(1, std::memory_order_relaxed);
@@ -55,7 +69,10 @@ void Node::deliver(const records::Broadcast& m, const bus::Record& r,
     /* the adapter's for_each selects this worker's sockets only */
     std::vector<sio::Socket*> targets;
     nsp->adapter().for_each(opts, [&](sio::Socket& s) {
-        if (only == nullptr || &s.session() == only) {
+        /* a recovered socket was replayed what is below its mark */
+        if ((only == nullptr || &s.session() == only)
+            && r.pos >= s.live_from())
+        {
             targets.push_back(&s);
         }
     });

@@ -66,6 +66,7 @@ bool Node::take_slot(std::int32_t pid, std::uint32_t generation,
         s.cursor.store(head, std::memory_order_relaxed);
         s.pin.store(head, std::memory_order_relaxed);
         s.replay_pin.store(bus::no_pin, std::memory_order_relaxed);
+        s.scan_pin.store(bus::no_pin, std::memory_order_relaxed);
         s.writing.store(bus::no_pin, std::memory_order_relaxed);
         s.replays.store(0, std::memory_order_relaxed);
         s.wake_pending.store(0, std::memory_order_relaxed);
@@ -265,6 +266,7 @@ void Node::recover()
         std::vector<bus::UserRecord> users = remove_users(i);
 
         s.replay_pin.store(bus::no_pin, std::memory_order_relaxed);
+        s.scan_pin.store(bus::no_pin, std::memory_order_relaxed);
         s.state.store(static_cast<std::uint32_t>(bus::SlotState::free),
                       std::memory_order_release);
 

@@ -49,6 +49,7 @@
 #include "core/eio/transport.hpp"
 #include "core/util/log_level.hpp"
 #include "core/sio/adapter.hpp"
+#include "core/sio/recovery.hpp"
 
 #include <cstdint>
 #include <deque>
@@ -59,6 +60,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <variant>
 #include <vector>
 
 namespace socketio::sio {
@@ -227,6 +229,25 @@ public:
     /* This worker's counters in the zone. */
     bus::Stats* stats() noexcept;
 
+    /* --- connection state recovery (recovery.cpp) --- */
+
+    /* `window` 0: off. On, the log keeps its history and recoverable
+       packets carry offsets. */
+    void enable_recovery(eio::Millis window);
+    bool recovers() const noexcept { return recovery_window_ > 0; }
+    /* A fresh socket's pid, and where in the log it starts. */
+    std::string recovery_pid() { return engine_.make_id(); }
+    std::uint64_t recovery_floor() const noexcept { return cursor_; }
+    eio::Millis now() const noexcept { return engine_.now(); }
+    void persist(std::string_view pid, std::uint64_t floor,
+                 std::string_view nsp, const std::vector<std::string>& rooms,
+                 std::string_view socket);
+    /* Finds the socket kept under `pid` in the log's history, and what
+       it missed after `offset` (or since it connected). */
+    std::variant<sio::Kept, sio::Refusal> restore(
+        std::string_view nsp, std::string_view pid,
+        std::optional<std::uint64_t> offset, std::size_t max_bytes);
+
     /* Records dropped because they did not decode (logged as warnings). */
     std::uint64_t records_dropped() const noexcept { return dropped_; }
 
@@ -352,6 +373,9 @@ private:
 
     /* users */
     UserListener* users_ = nullptr;
+
+    /* recovery: how long a kept socket may be found again (0: off) */
+    eio::Millis recovery_window_ = 0;
 
     /* log bus */
     std::uint64_t cursor_ = 0;

@@ -193,6 +193,7 @@ namespace records {
 Decoded<Broadcast> Broadcast::decode(std::string_view body) noexcept
 {
     return decode_with<Broadcast>(body, [](WireReader& in, Broadcast& m) {
+        m.offset = in.num<std::uint64_t>();
         m.nsp = in.str();
         /* a list that fails leaves `in` not ok: the rest read as empty */
         StringList::read(in, m.rooms);
@@ -200,6 +201,15 @@ Decoded<Broadcast> Broadcast::decode(std::string_view body) noexcept
         StringList::read(in, m.frames);
         return true;
     });
+}
+
+std::uint64_t Broadcast::peek_offset(std::string_view body) noexcept
+{
+    WireReader in(body);
+    if (open(in)) {
+        return 0;
+    }
+    return in.num<std::uint64_t>();
 }
 
 /* --- post: sid, token, payload --- */
@@ -405,6 +415,37 @@ Decoded<UserRemoved> UserRemoved::decode(std::string_view body) noexcept
     return decode_with<UserRemoved>(body, [](WireReader& in,
                                              UserRemoved& m) {
         m.key = in.str();
+        return true;
+    });
+}
+
+/* --- persist: pid, at, floor, nsp, rooms, socket (its encoder is a
+   template, in records.hpp) --- */
+
+Decoded<Persist> Persist::decode(std::string_view body) noexcept
+{
+    return decode_with<Persist>(body, [](WireReader& in, Persist& m) {
+        m.pid = in.str();
+        m.at = in.num<std::int64_t>();
+        m.floor = in.num<std::uint64_t>();
+        m.nsp = in.str();
+        StringList::read(in, m.rooms);
+        m.socket = in.str();
+        return true;
+    });
+}
+
+/* --- forget: pid --- */
+
+void Forget::encode(Body& out) const
+{
+    out.num(record_version).str(pid);
+}
+
+Decoded<Forget> Forget::decode(std::string_view body) noexcept
+{
+    return decode_with<Forget>(body, [](WireReader& in, Forget& m) {
+        m.pid = in.str();
         return true;
     });
 }

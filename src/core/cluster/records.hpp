@@ -57,14 +57,16 @@ enum class Rec : std::uint16_t {
     poll_released,    /* to owner: that GET was answered "ask again" */
     user_put,         /* to all: a chat user named or renamed */
     user_removed,     /* to all: a chat user gone */
+    persist,          /* to all: a socket kept for recovery */
+    forget,           /* to all: that socket came back (or may not) */
 };
 
 inline constexpr std::uint16_t rec_first = 1;
 inline constexpr std::uint16_t rec_last =
-    static_cast<std::uint16_t>(Rec::user_removed);
+    static_cast<std::uint16_t>(Rec::forget);
 
 /* The first byte of every body. A new layout of any kind takes the next. */
-inline constexpr std::uint8_t record_version = 1;
+inline constexpr std::uint8_t record_version = 2;
 
 enum class DecodeError : std::uint8_t {
     truncated,     /* a field or a length runs past the end */
@@ -235,6 +237,7 @@ struct SessionRequest {
 /* Rec::broadcast: frames for the sockets of some rooms of a namespace. */
 struct Broadcast {
     static constexpr Rec kind = Rec::broadcast;
+    std::uint64_t offset = 0;  /* its recovery offset; 0: none */
     std::string_view nsp;
     StringList rooms;      /* none: the whole namespace */
     StringList except;
@@ -242,21 +245,25 @@ struct Broadcast {
 
     /* the frames borrowed: written once, into the log */
     template <typename Rooms, typename Frames>
-    static void encode(Body& out, std::string_view nsp, const Rooms& rooms,
-                       const Rooms& except, const Frames& frames)
+    static void encode(Body& out, std::uint64_t offset, std::string_view nsp,
+                       const Rooms& rooms, const Rooms& except,
+                       const Frames& frames)
     {
-        out.num(record_version).str(nsp).list(rooms, false)
+        out.num(record_version).num(offset).str(nsp).list(rooms, false)
             .list(except, false).list(frames, true);
     }
     void encode(Body& out) const
     {
-        encode(out, nsp, rooms, except, frames);
+        encode(out, offset, nsp, rooms, except, frames);
     }
     static Decoded<Broadcast> decode(std::string_view body) noexcept;
+    /* The offset alone, without decoding the rest (0: none, or not a
+       body of this version): a recovery looks for one among many. */
+    static std::uint64_t peek_offset(std::string_view body) noexcept;
     bool operator==(const Broadcast& o) const noexcept
     {
-        return nsp == o.nsp && rooms == o.rooms && except == o.except
-               && frames == o.frames;
+        return offset == o.offset && nsp == o.nsp && rooms == o.rooms
+               && except == o.except && frames == o.frames;
     }
 };
 
@@ -439,6 +446,50 @@ struct UserRemoved {
 };
 
 /*
+ * Rec::persist: a socket whose connection closed for a reason the client
+ * may come back from (Socket.IO's connection state recovery). Any worker
+ * that the client reaches finds it in the log's history.
+ */
+struct Persist {
+    static constexpr Rec kind = Rec::persist;
+    std::string_view pid;          /* the private id the client holds */
+    std::int64_t at = 0;           /* when it closed (monotonic ms) */
+    std::uint64_t floor = 0;       /* the log position it connected at */
+    std::string_view nsp;
+    StringList rooms;              /* its rooms, its own id's included */
+    std::string_view socket;       /* what sio saved of it (opaque here) */
+
+    template <typename Rooms>
+    static void encode(Body& out, std::string_view pid, std::int64_t at,
+                       std::uint64_t floor, std::string_view nsp,
+                       const Rooms& rooms, std::string_view socket)
+    {
+        out.num(record_version).str(pid).num(at).num(floor).str(nsp)
+            .list(rooms, false).borrow(socket);
+    }
+    void encode(Body& out) const
+    {
+        encode(out, pid, at, floor, nsp, rooms, socket);
+    }
+    static Decoded<Persist> decode(std::string_view body) noexcept;
+    bool operator==(const Persist& o) const noexcept
+    {
+        return pid == o.pid && at == o.at && floor == o.floor
+               && nsp == o.nsp && rooms == o.rooms && socket == o.socket;
+    }
+};
+
+/* Rec::forget: a kept socket was recovered: its pid restores nothing more. */
+struct Forget {
+    static constexpr Rec kind = Rec::forget;
+    std::string_view pid;
+
+    void encode(Body& out) const;
+    static Decoded<Forget> decode(std::string_view body) noexcept;
+    bool operator==(const Forget& o) const noexcept { return pid == o.pid; }
+};
+
+/*
  * Calls `fn(decoded)` with the record of kind `type` decoded from `body`,
  * as its own type; the error when it does not decode (unknown_kind for a
  * type not in `Rec`). For a reader that handles every kind alike (tests,
@@ -490,6 +541,8 @@ std::optional<DecodeError> records::visit(std::uint16_t type,
     case Rec::poll_released: return call<PollReleased>(body, fn);
     case Rec::user_put: return call<UserPut>(body, fn);
     case Rec::user_removed: return call<UserRemoved>(body, fn);
+    case Rec::persist: return call<Persist>(body, fn);
+    case Rec::forget: return call<Forget>(body, fn);
     }
     return DecodeError::unknown_kind;
 }

@@ -33,4 +33,20 @@ const ReasonInfo& info(Reason r) noexcept
     return reasons[i < reason_count ? i : 0];
 }
 
+bool recoverable(Reason r) noexcept
+{
+    switch (r) {
+    case Reason::transport_close:
+    case Reason::transport_error:
+    case Reason::ping_timeout:
+    case Reason::server_shutdown:
+    case Reason::forced_close:
+        return true;
+    default:
+        /* a client that broke the protocol or the limits, or never
+           connected, is not promised its state back */
+        return false;
+    }
+}
+
 }  // namespace socketio::eio

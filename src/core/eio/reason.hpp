@@ -44,4 +44,9 @@ const ReasonInfo& info(Reason r) noexcept;
 
 inline std::string_view text(Reason r) noexcept { return info(r).text; }
 
+/* Whether Socket.IO keeps the sockets of a session closed for it, for
+   their clients to recover (the reference's RECOVERABLE_DISCONNECT_REASONS:
+   the connection went, not the client nor the server's handler). */
+bool recoverable(Reason r) noexcept;
+
 }  // namespace socketio::eio

@@ -36,7 +36,9 @@ public:
                    const sio::BroadcastOptions& opts) override
     {
         node_->broadcast(packets, opts);
-        member_.publish(nsp_, packets, opts);
+        if (!opts.local) {
+            member_.publish(nsp_, packets, opts);
+        }
     }
 
     void for_each(const sio::BroadcastOptions& opts,

@@ -25,6 +25,10 @@ class Socket;
 struct BroadcastOptions {
     std::vector<std::string> rooms;     /* empty: the whole namespace */
     std::vector<std::string> except;    /* rooms whose sockets are skipped */
+    /* for this server's sockets only, never for other servers (a
+       socket's private emit that goes through the log to be kept for
+       its recovery) */
+    bool local = false;
 };
 
 class Adapter {

@@ -55,6 +55,15 @@ public:
     virtual void on_disconnect(Socket& /* socket */,
                                std::string_view /* reason */) {}
 
+    /* A socket restored by connection state recovery: same id, rooms
+       and state (restore() gave it back). The reference runs its
+       connection handler again, with socket.recovered set: so does this
+       default. */
+    virtual void on_recovered(Socket& socket, const boost::json::value& auth)
+    {
+        on_connect(socket, auth);
+    }
+
     /* A socket's state, to carry it to another worker with its session
        (no event is told: the socket stays connected all along). */
     virtual std::string save(const Socket& /* socket */) const { return {}; }

@@ -43,7 +43,16 @@ Namespace& Server::add_namespace(std::string name, sio::Handler& handler,
     }
     namespaces_.push_back(std::make_unique<Namespace>(
         std::move(name), handler, std::move(adapter)));
+    namespaces_.back()->set_recovery(recovery_);
     return *namespaces_.back();
+}
+
+void Server::set_recovery(Recovery* r) noexcept
+{
+    recovery_ = r;
+    for (auto& n : namespaces_) {
+        n->set_recovery(r);
+    }
 }
 
 Namespace* Server::find(std::string_view name) noexcept
@@ -195,16 +204,29 @@ void Client::connect(const std::string& nsp_name, const Packet& p)
         return;
     }
 
-    auto socket = std::make_unique<Socket>(session_.engine().make_id(),
-                                           *nsp, session_, this);
-    Socket& s = *socket;
-    sockets_.push_back(std::move(socket));
-    connect_deadline_ = eio::never;
+    Recovery* recovery = nsp->recovery();
+    Socket* back = recovery != nullptr ? recover(*nsp, p) : nullptr;
 
-    s.join(s.id());
+    Socket* fresh = nullptr;
+    if (back == nullptr) {
+        auto socket = std::make_unique<Socket>(session_.engine().make_id(),
+                                               *nsp, session_, this);
+        fresh = socket.get();
+        sockets_.push_back(std::move(socket));
+        if (recovery != nullptr) {
+            fresh->set_recovery(recovery->issue(), recovery->floor());
+        }
+        fresh->join(fresh->id());
+    }
+    Socket& s = back != nullptr ? *back : *fresh;
+    connect_deadline_ = eio::never;
 
     std::string payload = "{\"sid\":";
     append_json_string(payload, s.id());
+    if (!s.pid().empty()) {
+        payload += ",\"pid\":";
+        append_json_string(payload, s.pid());
+    }
     payload += "}";
     session_.send(encode(PacketType::connect, nsp_name, std::nullopt, 0,
                          payload));
@@ -213,7 +235,69 @@ void Client::connect(const std::string& nsp_name, const Packet& p)
     if (p.has_payload && p.json.is_object() && !p.json.get_object().empty()) {
         s.set_auth_json(boost::json::serialize(p.json));
     }
-    nsp->handler().on_connect(s, p.has_payload ? p.json : empty_auth);
+    const boost::json::value& auth = p.has_payload ? p.json : empty_auth;
+    if (back != nullptr) {
+        nsp->handler().on_recovered(s, auth);
+    } else {
+        nsp->handler().on_connect(s, auth);
+    }
+}
+
+Socket* Client::recover(Namespace& nsp, const Packet& p)
+{
+    Recovery& recovery = *nsp.recovery();
+
+    /* as the reference: a CONNECT without a string pid asks for nothing */
+    if (!p.has_payload || !p.json.is_object()) {
+        return nullptr;
+    }
+    const auto& auth = p.json.get_object();
+    const auto* pid = auth.if_contains("pid");
+    if (pid == nullptr || !pid->is_string()) {
+        return nullptr;
+    }
+
+    /* beyond the reference, a client that never received an event (so
+       has no offset to send) is recovered too (socket.io#4888, #5538) */
+    const auto* offset = auth.if_contains("offset");
+    std::optional<std::string_view> after;
+    if (offset != nullptr && offset->is_string()) {
+        after = std::string_view(offset->get_string());
+    }
+
+    std::variant<Kept, Refusal> got = Refusal::malformed;
+    if (pid_shaped(pid->get_string())
+        && (offset == nullptr || offset->is_string()))
+    {
+        got = recovery.restore(nsp.name(), pid->get_string(), after);
+    }
+    if (auto* why = std::get_if<Refusal>(&got)) {
+        recovery.count(*why);
+        return nullptr;
+    }
+    Kept& kept = std::get<Kept>(got);
+
+    util::WireReader r(kept.socket);
+    Socket* s = restore_socket(r);
+    if (s == nullptr || !r.ok() || &s->nsp() != &nsp) {
+        /* bytes of ours that do not read back: as if never kept (its
+           handler never heard of it here: nothing to tell) */
+        if (s != nullptr) {
+            s->adapter().remove_all(*s);
+            sockets_.pop_back();
+        }
+        recovery.count(Refusal::unknown_pid);
+        return nullptr;
+    }
+
+    /* the same pid: its next loss of connection is recoverable too */
+    s->set_recovery(std::string(pid->get_string()), recovery.floor(),
+                    kept.live_from);
+    for (const auto& missed : kept.missed) {
+        session_.send(missed);
+    }
+    recovery.count(std::nullopt);
+    return s;
 }
 
 void Client::disconnect(Socket& socket, bool close)
@@ -241,20 +325,65 @@ void Client::remove(Socket& socket, std::string_view reason)
     owned->nsp().handler().on_disconnect(*owned, reason);
 }
 
+void Client::save_socket(util::WireWriter& w, Socket& s) const
+{
+    w.str(s.nsp_name());
+    w.str(s.id());
+    w.str(s.pid());
+    w.num(s.floor());
+    w.num(s.live_from());
+    auto rooms = s.adapter().rooms_of(s);
+    w.num(static_cast<std::uint32_t>(rooms.size()));
+    for (const auto& r : rooms) {
+        w.str(r);
+    }
+    w.str(s.nsp().handler().save(s));
+}
+
+Socket* Client::restore_socket(util::WireReader& r)
+{
+    std::string_view nsp_name = r.str();
+    std::string_view id = r.str();
+    std::string_view pid = r.str();
+    auto floor = r.num<std::uint64_t>();
+    auto live_from = r.num<std::uint64_t>();
+    Namespace* nsp = server_.find(nsp_name);
+
+    /* the client owns it before the adapter lists it: should a room or
+       the handler's state fail to come back, ~Client unlists it */
+    Socket* socket = nullptr;
+    if (nsp != nullptr && r.ok()) {
+        sockets_.reserve(sockets_.size() + 1);
+        sockets_.push_back(std::make_unique<Socket>(std::string(id), *nsp,
+                                                    session_, this));
+        socket = sockets_.back().get();
+        if (nsp->recovery() != nullptr && !pid.empty()) {
+            socket->set_recovery(std::string(pid), floor, live_from);
+        }
+    }
+
+    auto rooms = r.num<std::uint32_t>();
+    for (std::uint32_t k = 0; k < rooms && r.ok(); k++) {
+        std::string_view room = r.str();
+        if (socket != nullptr) {
+            socket->join(room);
+        }
+    }
+
+    std::string_view data = r.str();
+    if (socket != nullptr && r.ok()) {
+        nsp->handler().restore(*socket, data);
+    }
+    return socket;
+}
+
 std::string Client::save() const
 {
     /* a session moves only between whole packets, never mid-attachments */
     util::WireWriter w;
     w.num(static_cast<std::uint32_t>(sockets_.size()));
     for (const auto& s : sockets_) {
-        w.str(s->nsp_name());
-        w.str(s->id());
-        auto rooms = s->adapter().rooms_of(*s);
-        w.num(static_cast<std::uint32_t>(rooms.size()));
-        for (const auto& r : rooms) {
-            w.str(r);
-        }
-        w.str(s->nsp().handler().save(*s));
+        save_socket(w, *s);
     }
     return std::move(w.bytes());
 }
@@ -265,32 +394,7 @@ bool Client::restore(std::string_view state)
     auto n = r.num<std::uint32_t>();
 
     for (std::uint32_t i = 0; i < n && r.ok(); i++) {
-        std::string_view nsp_name = r.str();
-        std::string_view id = r.str();
-        Namespace* nsp = server_.find(nsp_name);
-
-        /* the client owns it before the adapter lists it: should a room
-           or the handler's state fail to come back, ~Client unlists it */
-        Socket* socket = nullptr;
-        if (nsp != nullptr) {
-            sockets_.reserve(sockets_.size() + 1);
-            sockets_.push_back(std::make_unique<Socket>(std::string(id), *nsp,
-                                                        session_, this));
-            socket = sockets_.back().get();
-        }
-
-        auto rooms = r.num<std::uint32_t>();
-        for (std::uint32_t k = 0; k < rooms && r.ok(); k++) {
-            std::string_view room = r.str();
-            if (socket != nullptr) {
-                socket->join(room);
-            }
-        }
-
-        std::string_view data = r.str();
-        if (socket != nullptr) {
-            nsp->handler().restore(*socket, data);
-        }
+        restore_socket(r);
     }
 
     connect_deadline_ = eio::never;
@@ -302,6 +406,21 @@ void Client::on_close(eio::Reason why)
     pending_.reset();
     connect_deadline_ = eio::never;
     deferred_.clear();
+
+    /* the connection went, not the client: its sockets are kept for it
+       to come back to (connection state recovery) */
+    if (eio::recoverable(why)) {
+        for (const auto& s : sockets_) {
+            Recovery* recovery = s->nsp().recovery();
+            if (recovery == nullptr || s->pid().empty()) {
+                continue;
+            }
+            util::WireWriter w;
+            save_socket(w, *s);
+            recovery->persist(s->pid(), s->floor(), s->nsp_name(),
+                              s->adapter().rooms_of(*s), w.bytes());
+        }
+    }
 
     /* the handlers hear it as Socket.IO says it ("ping timeout", ...) */
     std::string_view reason = eio::text(why);

@@ -12,6 +12,7 @@
 #include "core/sio/adapter.hpp"
 #include "core/sio/handler.hpp"
 #include "core/sio/packet.hpp"
+#include "core/sio/recovery.hpp"
 #include "core/sio/socket.hpp"
 
 #include <functional>
@@ -23,6 +24,11 @@
 
 namespace socketio::eio {
 class Session;
+}
+
+namespace socketio::util {
+class WireReader;
+class WireWriter;
 }
 
 namespace socketio::sio {
@@ -37,11 +43,15 @@ public:
     const std::string& name() const noexcept { return name_; }
     Handler& handler() noexcept { return handler_; }
     Adapter& adapter() noexcept { return *adapter_; }
+    /* null: connection state recovery is off */
+    Recovery* recovery() const noexcept { return recovery_; }
+    void set_recovery(Recovery* r) noexcept { recovery_ = r; }
 
 private:
     std::string name_;
     Handler& handler_;
     std::unique_ptr<Adapter> adapter_;
+    Recovery* recovery_ = nullptr;
 };
 
 class Server final : public eio::Handler {
@@ -58,10 +68,15 @@ public:
     }
     eio::Millis connect_timeout() const noexcept { return connect_timeout_; }
 
+    /* Connection state recovery for every namespace (null: off). */
+    void set_recovery(Recovery* r) noexcept;
+    Recovery* recovery() const noexcept { return recovery_; }
+
     std::unique_ptr<eio::Endpoint> open(eio::Session& session) override;
 
 private:
     eio::Millis connect_timeout_;
+    Recovery* recovery_ = nullptr;
     std::vector<std::unique_ptr<Namespace>> namespaces_;
 };
 
@@ -103,6 +118,14 @@ private:
 
     void on_packet(Packet& p);
     void connect(const std::string& nsp, const Packet& p);
+    /* A CONNECT with a pid: the socket back (null: a fresh one is due,
+       the refusal counted and logged). */
+    Socket* recover(Namespace& nsp, const Packet& p);
+    /* One socket's part of save(): what a migration and a recovery carry. */
+    void save_socket(util::WireWriter& w, Socket& s) const;
+    /* ...and back: the socket, listed in its rooms (null: its namespace
+       is not served here; `r` not ok: the bytes were bad). */
+    Socket* restore_socket(util::WireReader& r);
     void fail(std::string_view why);
     Socket* find(std::string_view nsp) noexcept;
     void remove(Socket& socket, std::string_view reason);

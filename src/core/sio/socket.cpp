@@ -46,15 +46,37 @@ void Socket::send_packet(PacketType type, std::optional<std::uint64_t> id,
 
 void Socket::emit(std::string_view event, std::string_view args_json)
 {
-    send_packet(PacketType::event, std::nullopt,
-                sio::event_payload(event, args_json), {});
+    emit_binary(event, args_json, {});
 }
 
 void Socket::emit_binary(std::string_view event, std::string_view args_json,
                          const std::vector<std::string>& buffers)
 {
-    send_packet(PacketType::event, std::nullopt,
-                sio::event_payload(event, args_json), buffers);
+    if (pid_.empty()) {
+        send_packet(PacketType::event, std::nullopt,
+                    sio::event_payload(event, args_json), buffers);
+        return;
+    }
+
+    /*
+     * A recoverable socket's events go through the adapter to its own
+     * room, as the reference's do: they get an offset and are kept with
+     * the broadcasts, in one order, so that a client that comes back has
+     * everything after its offset replayed and nothing twice.
+     */
+    std::vector<eio::EncodedPtr> packets;
+    packets.reserve(1 + buffers.size());
+    packets.push_back(encode(buffers.empty() ? PacketType::event
+                                             : PacketType::binary_event,
+                             nsp_name(), std::nullopt, buffers.size(),
+                             sio::event_payload(event, args_json)));
+    for (const std::string& b : buffers) {
+        packets.push_back(eio::Encoded::binary(b));
+    }
+    BroadcastOptions to_me;
+    to_me.rooms.push_back(id_);
+    to_me.local = true;
+    adapter().broadcast(packets, to_me);
 }
 
 void Socket::emit_with_ack(std::string_view event, std::string_view args_json,

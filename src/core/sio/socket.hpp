@@ -83,6 +83,21 @@ public:
     /* An ACK or BINARY_ACK from the client. Unknown ids are ignored. */
     void on_ack(const Packet& p);
 
+    /* Connection state recovery (sio/recovery.hpp): the private id its
+       client may come back with (empty: not recoverable), where it
+       started in the log, and the log position below which broadcasts are
+       not delivered to it (a restored socket has them already). */
+    const std::string& pid() const noexcept { return pid_; }
+    std::uint64_t floor() const noexcept { return floor_; }
+    std::uint64_t live_from() const noexcept { return live_from_; }
+    void set_recovery(std::string pid, std::uint64_t floor,
+                      std::uint64_t live_from = 0)
+    {
+        pid_ = std::move(pid);
+        floor_ = floor;
+        live_from_ = live_from;
+    }
+
     std::unique_ptr<SocketData> data;
 
 private:
@@ -97,6 +112,9 @@ private:
     std::uint64_t next_ack_ = 0;
     std::string auth_;
     std::map<std::uint64_t, AckCallback> acks_;
+    std::string pid_;
+    std::uint64_t floor_ = 0;
+    std::uint64_t live_from_ = 0;
 };
 
 }  // namespace socketio::sio

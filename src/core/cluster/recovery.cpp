@@ -1,0 +1,213 @@
+/*
+ * cluster::Node, connection state recovery (sio/recovery.hpp) over the
+ * zone: the log is the store. With recovery on it keeps its history (the
+ * tail moves only as far as new records need), every recoverable packet
+ * is a broadcast record there (a socket's private emits go to its own
+ * room), its offset the record's id, and a socket whose connection went
+ * is a `persist` record. Whichever worker the client comes back to, after
+ * a reload too, reads the history: the socket's latest persist record not
+ * followed by a `forget`, the record of its offset, and the broadcasts
+ * after it that the socket's rooms select. Nothing is kept per socket
+ * while it is away but those records; the window and the zone's size
+ * bound how far back a recovery reaches.
+ */
+#include "core/cluster/node.hpp"
+
+#include "core/cluster/node_parts.hpp"
+
+#include <algorithm>
+
+namespace socketio::cluster {
+
+namespace {
+
+bool any_in(const StringList& list, const std::vector<std::string>& rooms)
+{
+    for (std::string_view r : list) {
+        if (std::find(rooms.begin(), rooms.end(), r) != rooms.end()) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The adapter's rule (sio::LocalAdapter::select), for a socket that is
+   in no adapter while it is away. */
+bool selects(const records::Broadcast& m,
+             const std::vector<std::string>& rooms)
+{
+    return (m.rooms.empty() || any_in(m.rooms, rooms))
+           && !any_in(m.except, rooms);
+}
+
+/* The history stays pinned for as long as a recovery reads it. */
+class HistoryHold {
+public:
+    HistoryHold(bus::Log& log, bus::Slot& slot) noexcept
+        : log_(log), slot_(slot), from_(log.hold_history(slot)) {}
+    ~HistoryHold() { log_.release_history(slot_); }
+    HistoryHold(const HistoryHold&) = delete;
+    HistoryHold& operator=(const HistoryHold&) = delete;
+
+    std::uint64_t from() const noexcept { return from_; }
+
+private:
+    bus::Log& log_;
+    bus::Slot& slot_;
+    std::uint64_t from_;
+};
+
+}  // namespace
+
+void Node::enable_recovery(eio::Millis window)
+{
+    recovery_window_ = window;
+    log_.retain(window > 0);
+}
+
+void Node::persist(std::string_view pid, std::uint64_t floor,
+                   std::string_view nsp, const std::vector<std::string>& rooms,
+                   std::string_view socket)
+{
+    if (!joined() || departed_ || !recovers()) {
+        return;
+    }
+    Body body;
+    records::Persist::encode(body, pid, engine_.now(), floor, nsp, rooms,
+                             socket);
+    publish(bus::any_slot, Rec::persist, body);
+    if (auto* st = stats()) {
+        st->persisted.fetch_add(1, std::memory_order_relaxed);
+    }
+}
+
+std::variant<sio::Kept, sio::Refusal> Node::restore(
+    std::string_view nsp, std::string_view pid,
+    std::optional<std::uint64_t> offset, std::size_t max_bytes)
+{
+    if (!joined() || departed_ || !recovers()) {
+        return sio::Refusal::unknown_pid;
+    }
+
+    HistoryHold hold(log_, zone_.slot(slot_));
+    const std::uint64_t end = log_.head();
+
+    /* the socket as last kept, and where its offset is */
+    struct Found {
+        std::string socket;
+        std::vector<std::string> rooms;
+        std::int64_t at = 0;
+        std::uint64_t floor = 0;
+        bool other_nsp = false;
+    };
+    std::optional<Found> kept;
+    std::optional<std::uint64_t> after;
+
+    for (std::uint64_t pos = hold.from(); pos < end;) {
+        const bus::Record r = log_.read(pos);
+        if (r.writing || r.pos >= end) {
+            break;
+        }
+        pos = r.next;
+
+        switch (static_cast<Rec>(r.header->type)) {
+        case Rec::persist: {
+            auto m = records::Persist::decode(r.body);
+            if (m && m->pid == pid) {
+                Found f;
+                f.socket = std::string(m->socket);
+                f.rooms = m->rooms.to_strings();
+                f.at = m->at;
+                f.floor = m->floor;
+                f.other_nsp = m->nsp != nsp;
+                kept = std::move(f);
+            }
+            break;
+        }
+        case Rec::forget: {
+            auto m = records::Forget::decode(r.body);
+            if (m && m->pid == pid) {
+                kept.reset();
+            }
+            break;
+        }
+        case Rec::broadcast:
+            if (offset && !after
+                && records::Broadcast::peek_offset(r.body) == *offset)
+            {
+                after = r.next;
+            }
+            break;
+        default:
+            break;
+        }
+    }
+
+    if (!kept) {
+        return sio::Refusal::unknown_pid;
+    }
+    if (kept->other_nsp) {
+        return sio::Refusal::other_namespace;
+    }
+    if (engine_.now() - kept->at > recovery_window_) {
+        return sio::Refusal::expired;
+    }
+
+    /* with no offset (no event ever reached it), from where it started */
+    std::uint64_t start;
+    if (offset) {
+        if (!after) {
+            return sio::Refusal::offset_gone;
+        }
+        start = *after;
+    } else {
+        if (kept->floor < hold.from()) {
+            return sio::Refusal::offset_gone;
+        }
+        start = kept->floor;
+    }
+
+    /*
+     * What this worker has read already the socket missed, and gets now;
+     * what it has not read yet it delivers live to the socket, back in its
+     * rooms by then, from where the client's offset is.
+     */
+    sio::Kept out;
+    out.socket = std::move(kept->socket);
+    out.live_from = std::max(start, cursor_);
+    std::size_t bytes = 0;
+
+    for (std::uint64_t pos = start; pos < std::min(cursor_, end);) {
+        const bus::Record r = log_.read(pos);
+        if (r.writing || r.pos >= end) {
+            break;
+        }
+        pos = r.next;
+        if (static_cast<Rec>(r.header->type) != Rec::broadcast
+            || records::Broadcast::peek_offset(r.body) == 0)
+        {
+            continue;
+        }
+        auto m = records::Broadcast::decode(r.body);
+        if (!m || m->nsp != nsp || !selects(*m, kept->rooms)) {
+            continue;
+        }
+        for (std::string_view frame : m->frames) {
+            bytes += frame.size();
+            if (bytes > max_bytes) {
+                return sio::Refusal::too_much_missed;
+            }
+            /* a copy: the history may move once the hold is gone */
+            auto e = eio::Encoded::view(frame, std::make_shared<int>(0));
+            e->materialize();
+            out.missed.push_back(std::move(e));
+        }
+    }
+
+    /* restored once: the pid brings back nothing more until it is kept
+       again */
+    send(bus::any_slot, records::Forget{pid});
+    return out;
+}
+
+}  // namespace socketio::cluster
