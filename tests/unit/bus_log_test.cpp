@@ -636,3 +636,125 @@ TEST(BusLog, TheRecordOfAWriterThatDiedIsSkippedByAll)
     log.abandon(6);
     EXPECT_EQ(log.read(*c).body, "after");
 }
+
+/* --- history (connection state recovery) --- */
+
+/* Walks the history from the tail: every record is whole, and in order. */
+std::vector<std::uint64_t> history(Log& log, std::uint64_t from)
+{
+    std::vector<std::uint64_t> seqs;
+    for (std::uint64_t pos = from; pos < log.head();) {
+        Record r = log.read(pos);
+        EXPECT_FALSE(r.writing);
+        seqs.push_back(r.header->seq);
+        EXPECT_EQ(r.body, body_of(r.header->seq, r.body.size()));
+        pos = r.next;
+    }
+    return seqs;
+}
+
+TEST(BusLogHistory, ARetainingLogKeepsItsCapacityOfOldRecords)
+{
+    LogZone lz(4096);
+    Log log(lz.z);
+    log.retain(true);
+    Reader reader(log, lz.z.slot(0));
+    std::mt19937_64 rng(7);
+
+    for (std::uint64_t seq = 0; seq < 2000; seq++) {
+        std::string body = body_of(seq, rng() % 300);
+        ASSERT_TRUE(log.publish(0, any_slot, 1, cut(body, rng)).has_value());
+        while (reader.next()) {
+        }
+        reader.commit();
+
+        /* the tail is where a record starts, and it moved only as far as
+           the new record needed */
+        std::uint64_t kept = log.head() - log.tail();
+        ASSERT_LE(kept, log.capacity());
+        if (seq > 100) {
+            ASSERT_GT(kept, log.capacity() - 300 - 2 * sizeof(RecordHeader)
+                                - 8);
+        }
+        auto seqs = history(log, log.tail());
+        ASSERT_FALSE(seqs.empty());
+        ASSERT_EQ(seqs.back(), seq);
+        for (std::size_t i = 1; i < seqs.size(); i++) {
+            ASSERT_EQ(seqs[i], seqs[i - 1] + 1);
+        }
+    }
+}
+
+TEST(BusLogHistory, WithoutRetainingTheTailFollowsThePins)
+{
+    LogZone lz(4096);
+    Log log(lz.z);
+    Reader reader(log, lz.z.slot(0));
+    int jumps = 0;
+    for (std::uint64_t seq = 0; seq < 100; seq++) {
+        std::uint64_t pin = reader.cursor();
+        std::uint64_t before = log.tail();
+        ASSERT_TRUE(log.publish(0, any_slot, 1, {body_of(seq, 200)}));
+        /* the tail stays, or goes all the way to the reader's pin */
+        ASSERT_TRUE(log.tail() == before || log.tail() == pin);
+        jumps += log.tail() != before;
+        while (reader.next()) {
+        }
+        reader.commit();
+    }
+    EXPECT_GT(jumps, 0);
+}
+
+TEST(BusLogHistory, AHeldHistoryIsNotWrittenOver)
+{
+    LogZone lz(4096);
+    Log log(lz.z);
+    log.retain(true);
+    Reader reader(log, lz.z.slot(0));
+    Slot& scanner = lz.z.slot(1);
+    scanner.state.store(alive);
+    scanner.pin.store(no_pin);
+
+    std::uint64_t seq = 0;
+    for (; seq < 40; seq++) {
+        ASSERT_TRUE(log.publish(0, any_slot, 1, {body_of(seq, 200)}));
+        while (reader.next()) {
+        }
+        reader.commit();
+    }
+    std::uint64_t from = log.hold_history(scanner);
+    EXPECT_EQ(from, log.tail());
+    auto before = history(log, from);
+
+    /* publishers fill the ring: they stop at the hold */
+    bool refused = false;
+    for (int i = 0; i < 40 && !refused; i++, seq++) {
+        refused = !log.publish(0, any_slot, 1, {body_of(seq, 200)});
+        while (reader.next()) {
+        }
+        reader.commit();
+    }
+    EXPECT_TRUE(refused);
+    EXPECT_EQ(log.tail(), from);
+    auto after = history(log, from);
+    ASSERT_GE(after.size(), before.size());
+    EXPECT_TRUE(std::equal(before.begin(), before.end(), after.begin()));
+
+    /* let go: room again */
+    log.release_history(scanner);
+    EXPECT_TRUE(log.publish(0, any_slot, 1, {body_of(seq, 200)}));
+    EXPECT_GT(log.tail(), from);
+}
+
+TEST(BusLogHistory, OffsetsAreNeverZeroAndNeverRepeat)
+{
+    LogZone lz(4096);
+    Log log(lz.z);
+    std::uint64_t last = log.next_offset();
+    EXPECT_NE(last, 0u);
+    for (int i = 0; i < 1000; i++) {
+        std::uint64_t o = log.next_offset();
+        ASSERT_GT(o, last);
+        last = o;
+    }
+}

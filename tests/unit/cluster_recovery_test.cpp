@@ -1,0 +1,204 @@
+/*
+ * Connection state recovery over the zone (cluster/recovery.cpp): a socket
+ * kept by one worker comes back on another with what it missed (what its
+ * rooms select, after its offset, once), a private emit included; a
+ * worker that has not read as far as the client's offset does not deliver
+ * again what the client has; an offset the history no longer holds gives a
+ * fresh socket.
+ */
+#include "cluster_harness.hpp"
+
+#include "core/cluster/recovery.hpp"
+
+#include <boost/json/parse.hpp>
+
+using namespace clustertest;
+
+namespace {
+
+struct Recovering {
+    Recovering(Worker& w, std::size_t max = 1 << 20)
+        : recovery(w.node, w.host, max)
+    {
+        w.node.enable_recovery(60000);
+        w.server.set_recovery(&recovery);
+    }
+    cluster::ZoneRecovery recovery;
+};
+
+/* The Socket.IO packets a link got, Engine.IO "4" taken off. */
+Strings sio_of(const Strings& got)
+{
+    Strings out;
+    for (const auto& g : got) {
+        if (!g.empty() && g[0] == '4') {
+            out.push_back(g.substr(1));
+        }
+    }
+    return out;
+}
+
+/* The last argument of an event: its offset. */
+std::string offset_in(const std::string& packet)
+{
+    auto at = packet.find('[');
+    auto v = boost::json::parse(packet.substr(at)).as_array();
+    return std::string(v.back().as_string());
+}
+
+struct Connected {
+    Cluster::Ws ws;
+    std::string sid;
+    std::string pid;
+};
+
+Connected connect(Cluster& c, Worker& w, const std::string& auth)
+{
+    Connected out;
+    out.ws = c.open_ws(w);
+    c.ws_send(w, out.ws.sid, "40/rec," + auth);
+    EXPECT_TRUE(c.settle());
+    for (const auto& p : sio_of(out.ws.link->got)) {
+        if (p.rfind("0/rec,", 0) == 0) {
+            auto o = boost::json::parse(p.substr(6)).as_object();
+            out.sid = std::string(o.at("sid").as_string());
+            out.pid = std::string(o.at("pid").as_string());
+        }
+    }
+    EXPECT_FALSE(out.pid.empty());
+    out.ws.link->got.clear();
+    return out;
+}
+
+void lose(Cluster& c, Worker& w, const Connected& x)
+{
+    w.find(x.ws.sid)->on_ws_gone(*x.ws.link, c.now);
+    w.engine.flush();
+    EXPECT_TRUE(c.settle());
+}
+
+}  // namespace
+
+TEST(ClusterRecovery, ASocketKeptByOneWorkerComesBackOnAnotherWithWhatItMissed)
+{
+    Cluster c;
+    Worker& a = c.add("a", 101);
+    Worker& b = c.add("b", 102);
+    Recovering ra(a), rb(b);
+
+    Connected x = connect(c, a, "{\"rooms\":[\"r\"]}");
+    c.broadcast(b, "/rec", "seen", "[1]", {"r"});
+    ASSERT_TRUE(c.settle());
+    Strings got = sio_of(x.ws.link->got);
+    ASSERT_EQ(got.size(), 1u);
+    std::string offset = offset_in(got[0]);
+    EXPECT_EQ(offset.size(), 16u);
+
+    lose(c, a, x);
+    c.broadcast(b, "/rec", "missed", "[2]", {"r"});
+    c.broadcast(a, "/rec", "not for it", "[3]", {"elsewhere"});
+    c.broadcast(a, "/rec", "missed", "[4]");
+    c.broadcast(b, "/rec", "skipped", "[5]", {}, {"r"});
+    ASSERT_TRUE(c.settle());
+
+    Cluster::Ws back = c.open_ws(b);
+    c.ws_send(b, back.sid,
+              "40/rec,{\"pid\":\"" + x.pid + "\",\"offset\":\"" + offset
+                  + "\"}");
+    ASSERT_TRUE(c.settle());
+    c.broadcast(a, "/rec", "live", "[6]", {"r"});
+    ASSERT_TRUE(c.settle());
+
+    got = sio_of(back.link->got);
+    ASSERT_EQ(got.size(), 4u) << ::testing::PrintToString(got);
+    EXPECT_EQ(got[0].rfind("2/rec,[\"missed\",2,\"", 0), 0u);
+    EXPECT_EQ(got[1].rfind("2/rec,[\"missed\",4,\"", 0), 0u);
+    EXPECT_EQ(got[2], "0/rec,{\"sid\":\"" + x.sid + "\",\"pid\":\"" + x.pid
+                          + "\"}");
+    EXPECT_EQ(got[3].rfind("2/rec,[\"live\",6,\"", 0), 0u);
+    EXPECT_EQ(b.stats().recovered.load(), 1u);
+    EXPECT_EQ(a.stats().persisted.load(), 1u);
+}
+
+TEST(ClusterRecovery, PrivateEmitsAreKeptAndReplayedToo)
+{
+    Cluster c;
+    Worker& a = c.add("a", 101);
+    Recovering ra(a);
+
+    Connected x = connect(c, a, "{}");
+    sio::Socket* s = socket_of(a.find(x.ws.sid), "/rec");
+    ASSERT_NE(s, nullptr);
+    s->emit("first", "[1]");
+    ASSERT_TRUE(c.settle());
+    Strings got = sio_of(x.ws.link->got);
+    ASSERT_EQ(got.size(), 1u);
+    std::string offset = offset_in(got[0]);
+    s->emit("second", "[2]");
+    lose(c, a, x);                       /* before it went out */
+
+    Cluster::Ws back = c.open_ws(a);
+    c.ws_send(a, back.sid,
+              "40/rec,{\"pid\":\"" + x.pid + "\",\"offset\":\"" + offset
+                  + "\"}");
+    ASSERT_TRUE(c.settle());
+    got = sio_of(back.link->got);
+    ASSERT_EQ(got.size(), 2u) << ::testing::PrintToString(got);
+    EXPECT_EQ(got[0].rfind("2/rec,[\"second\",2,\"", 0), 0u);
+    EXPECT_EQ(got[1].rfind("0/rec,{\"sid\":\"" + x.sid, 0), 0u);
+}
+
+TEST(ClusterRecovery, AnOffsetTheHistoryNoLongerHoldsGivesAFreshSocket)
+{
+    Cluster c(8192);
+    Worker& a = c.add("a", 101);
+    Recovering ra(a);
+
+    Connected x = connect(c, a, "{\"rooms\":[\"r\"]}");
+    c.broadcast(a, "/rec", "seen", "[1]", {"r"});
+    ASSERT_TRUE(c.settle());
+    std::string offset = offset_in(sio_of(x.ws.link->got)[0]);
+    /* the ring goes round many times, with nothing for this socket */
+    for (int i = 0; i < 200; i++) {
+        c.broadcast(a, "/rec", "flood", "[\"" + std::string(100, 'x') + "\"]",
+                    {"elsewhere"});
+        ASSERT_TRUE(c.settle());
+    }
+    lose(c, a, x);
+
+    Cluster::Ws back = c.open_ws(a);
+    c.ws_send(a, back.sid,
+              "40/rec,{\"pid\":\"" + x.pid + "\",\"offset\":\"" + offset
+                  + "\"}");
+    ASSERT_TRUE(c.settle());
+    Strings got = sio_of(back.link->got);
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(got[0].find(x.sid), std::string::npos);
+    EXPECT_EQ(a.stats().recovered.load(), 0u);
+    EXPECT_EQ(a.stats().refused[static_cast<int>(sio::Refusal::offset_gone)]
+                  .load(),
+              1u);
+    EXPECT_EQ(a.host.count_logs(socketio::util::LogLevel::notice,
+                                "recovery refused"),
+              1);
+}
+
+TEST(ClusterRecovery, ASocketKeptLongerAgoThanTheHistoryIsUnknown)
+{
+    Cluster c(8192);
+    Worker& a = c.add("a", 101);
+    Recovering ra(a);
+
+    Connected x = connect(c, a, "{}");
+    lose(c, a, x);
+    for (int i = 0; i < 200; i++) {
+        c.broadcast(a, "/rec", "flood", "[\"" + std::string(100, 'x') + "\"]");
+        ASSERT_TRUE(c.settle());
+    }
+    Cluster::Ws back = c.open_ws(a);
+    c.ws_send(a, back.sid, "40/rec,{\"pid\":\"" + x.pid + "\"}");
+    ASSERT_TRUE(c.settle());
+    EXPECT_EQ(a.stats().refused[static_cast<int>(sio::Refusal::unknown_pid)]
+                  .load(),
+              1u);
+}
