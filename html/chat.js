@@ -139,9 +139,11 @@ socket.on('user disconnected', (key) => {
   if (name !== undefined) add('notice', null, `${name} left.`);
 });
 
-// after a reconnection the server sees a new socket: join again
+// after a reconnection the server sees a new socket, unless it gave the
+// old one back (connection state recovery): then we are still in
 socket.on('connect', () => {
-  if (me) join(me.name);
+  if (me && socket.recovered) add('notice', null, 'Reconnected.');
+  else if (me) join(me.name);
 });
 socket.on('disconnect', () => {
   if (me) add('notice', null, 'Connection lost, reconnecting…');

@@ -73,6 +73,29 @@ describe('locations on one zone agree (nginx -t)', { skip: isReference && 'nginx
     assert.match(r.output, /differ in their socketio settings/);
   });
 
+  it('socketio_recovery differing on one zone: refused', () => {
+    const r = configTest('socketio_recovery on;', second(''));
+    assert.ok(!r.ok, r.output);
+    assert.match(r.output, /differ in their socketio settings/);
+  });
+
+  it('socketio_recovery_window differing on one zone: refused', () => {
+    const r = configTest('socketio_recovery on;', second('socketio_recovery on; socketio_recovery_window 5m;'));
+    assert.ok(!r.ok, r.output);
+    assert.match(r.output, /differ in their socketio settings/);
+  });
+
+  it('socketio_recovery_window under a second: refused', () => {
+    const r = configTest('socketio_recovery on; socketio_recovery_window 500ms;', '');
+    assert.ok(!r.ok, r.output);
+    assert.match(r.output, /"socketio_recovery_window" must be at least 1s/);
+  });
+
+  it('socketio_recovery set alike on two locations of one zone: accepted', () => {
+    const r = configTest('socketio_recovery on; socketio_recovery_window 30s;', second('socketio_recovery on; socketio_recovery_window 30s;'));
+    assert.ok(r.ok, r.output);
+  });
+
   it('differing locations on zones of their own: accepted', () => {
     const r = configTest(
       'socketio_chat_relay tweet;',
