@@ -199,6 +199,10 @@ Runtime::~Runtime()
 void
 Runtime::start()
 {
+    /* what the node writes before any event (a dead worker's slot_gone)
+       is dated now, not at 0: a recovery window starts from it */
+    engine_->set_now(now());
+
     if (!node_->claim(static_cast<std::int32_t>(ngx_pid), zone_.generation,
                       static_cast<std::uint32_t>(ngx_worker)))
     {
@@ -711,6 +715,8 @@ Runtime::shutdown() noexcept
                   engine_->size());
 
     ngx_http_socketio_seam_void(log_, "shutdown", [this] {
+        /* the sockets kept for recovery are dated now */
+        engine_->set_now(now());
         /* sessions on their way here arrive first, to be closed too */
         node_->consume();
         engine_->close_all(eio::Reason::server_shutdown);

@@ -69,8 +69,8 @@ int main(int argc, char** argv)
     add(records::UserPut{"k1", "alice", "sock", 3, 12});
     add(records::UserRemoved{"k1"});
     Body kept;
-    records::Persist::encode(kept, "AAAAAAAAAAAAAAAAAAAA", 1234, 4096, "/",
-                             rooms, "socket");
+    records::Persist::encode(kept, "AAAAAAAAAAAAAAAAAAAA", 1234, 4096, 3, 7,
+                             false, "/", rooms, "socket");
     add(Rec::persist, kept);
     add(records::Forget{"AAAAAAAAAAAAAAAAAAAA"});
 

@@ -74,13 +74,13 @@ std::vector<Sample> samples()
     out.push_back(sample(records::WsClose{10, 1000, "bye"}));
     out.push_back(sample(records::WsGone{"sid-3", 10}));
     out.push_back(sample(records::Migrate{"sid-4", 11, 4096, "state bytes"}));
-    out.push_back(sample(records::SlotGone{63}));
+    out.push_back(sample(records::SlotGone{63, 12345}));
     out.push_back(sample(records::PollReleased{"sid-2", 9}));
     out.push_back(sample(records::UserPut{"k1", "alice", "sock", 3, 12}));
     out.push_back(sample(records::UserRemoved{"k1"}));
     Body kept;
-    records::Persist::encode(kept, "pid-1", 1234, 4096, "/rec", rooms,
-                             "socket bytes");
+    records::Persist::encode(kept, "pid-1", 1234, 4096, 3, 7, true, "/rec",
+                             rooms, "socket bytes");
     out.push_back({Rec::persist, kept.bytes()});
     out.push_back(sample(records::Forget{"pid-1"}));
     return out;

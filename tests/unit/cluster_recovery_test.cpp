@@ -202,3 +202,74 @@ TEST(ClusterRecovery, ASocketKeptLongerAgoThanTheHistoryIsUnknown)
                   .load(),
               1u);
 }
+
+TEST(ClusterRecovery, TheSocketsOfAWorkerKilledWithSignal9AreFoundToo)
+{
+    Cluster c;
+    Worker& a = c.add("a", 101);
+    Worker& b = c.add("b", 102);
+    Recovering ra(a), rb(b);
+
+    Connected x = connect(c, a, "{\"rooms\":[\"r\"]}");
+    c.broadcast(b, "/rec", "seen", "[1]", {"r"});
+    ASSERT_TRUE(c.settle());
+    std::string offset = offset_in(sio_of(x.ws.link->got)[0]);
+
+    /* while its worker lives, its pid is in use: a fresh socket */
+    Cluster::Ws early = c.open_ws(b);
+    c.ws_send(b, early.sid,
+              "40/rec,{\"pid\":\"" + x.pid + "\",\"offset\":\"" + offset
+                  + "\"}");
+    ASSERT_TRUE(c.settle());
+    EXPECT_EQ(b.stats().refused[static_cast<int>(sio::Refusal::in_use)]
+                  .load(),
+              1u);
+
+    c.kill(a, 101);
+
+    /* before anybody has cleaned up after the dead worker, and after */
+    for (bool cleaned : {false, true}) {
+        SCOPED_TRACE(cleaned);
+        if (cleaned) {
+            b.node.recover();
+            ASSERT_TRUE(c.settle());
+        }
+        c.broadcast(b, "/rec", "missed", "[2]", {"r"});
+        ASSERT_TRUE(c.settle());
+        Cluster::Ws back = c.open_ws(b);
+        c.ws_send(b, back.sid,
+                  "40/rec,{\"pid\":\"" + x.pid + "\",\"offset\":\"" + offset
+                      + "\"}");
+        ASSERT_TRUE(c.settle());
+        Strings got = sio_of(back.link->got);
+        ASSERT_EQ(got.size(), 2u) << ::testing::PrintToString(got);
+        EXPECT_EQ(got[0].rfind("2/rec,[\"missed\",2,\"", 0), 0u);
+        EXPECT_EQ(got[1].rfind("0/rec,{\"sid\":\"" + x.sid, 0), 0u);
+        /* lost again, so that the second round finds it kept */
+        b.find(back.sid)->on_ws_gone(*back.link, c.now);
+        b.engine.flush();
+        ASSERT_TRUE(c.settle());
+        offset = offset_in(got[0]);
+    }
+}
+
+TEST(ClusterRecovery, ADeliberateDisconnectIsNeverRestored)
+{
+    Cluster c;
+    Worker& a = c.add("a", 101);
+    Worker& b = c.add("b", 102);
+    Recovering ra(a), rb(b);
+
+    Connected x = connect(c, a, "{}");
+    c.ws_send(a, x.ws.sid, "41/rec,");
+    ASSERT_TRUE(c.settle());
+    c.kill(a, 101);
+    b.node.recover();
+    ASSERT_TRUE(c.settle());
+    Cluster::Ws back = c.open_ws(b);
+    c.ws_send(b, back.sid, "40/rec,{\"pid\":\"" + x.pid + "\"}");
+    ASSERT_TRUE(c.settle());
+    EXPECT_EQ(b.stats().refused[static_cast<int>(sio::Refusal::unknown_pid)]
+                  .load(),
+              1u);
+}

@@ -95,10 +95,15 @@ public:
     std::uint64_t floor() override { return 77; }
     void persist(std::string_view pid, std::uint64_t floor,
                  std::string_view nsp, const std::vector<std::string>& rooms,
-                 std::string_view socket) override
+                 std::string_view socket, bool live) override
     {
-        kept[std::string(pid)] = {std::string(nsp), rooms, std::string(socket)};
+        kept[std::string(pid)] = {std::string(nsp), rooms,
+                                  std::string(socket), live};
         EXPECT_EQ(floor, 77u);
+    }
+    void forget(std::string_view pid) override
+    {
+        kept.erase(std::string(pid));
     }
     std::variant<sio::Kept, sio::Refusal> restore(
         std::string_view nsp, std::string_view pid,
@@ -112,6 +117,9 @@ public:
         }
         if (it->second.nsp != nsp) {
             return sio::Refusal::other_namespace;
+        }
+        if (it->second.live) {
+            return sio::Refusal::in_use;
         }
         sio::Kept k;
         k.socket = it->second.socket;
@@ -129,6 +137,7 @@ public:
         std::string nsp;
         std::vector<std::string> rooms;
         std::string socket;
+        bool live;
     };
     std::map<std::string, Entry> kept;
     std::vector<eio::EncodedPtr> missed;
@@ -177,9 +186,12 @@ TEST_F(SioRecovery, ALostConnectionKeepsTheSocketWithItsRooms)
 {
     Conn c = ws();
     auto a = connect_answer(c, "{\"rooms\":[\"r1\"]}");
+    ASSERT_EQ(recovery.kept.size(), 1u);
+    EXPECT_TRUE(recovery.kept.begin()->second.live);
     lose(c);
     ASSERT_EQ(recovery.kept.size(), 1u);
     const auto& e = recovery.kept.begin()->second;
+    EXPECT_FALSE(e.live);
     EXPECT_EQ(e.nsp, "/");
     auto rooms = e.rooms;
     std::sort(rooms.begin(), rooms.end());
@@ -228,6 +240,19 @@ TEST_F(SioRecovery, TheSocketComesBackWithWhatItMissedBeforeTheConnectAnswer)
     EXPECT_EQ(main.sockets[0]->id(), sid);
     auto rooms = main.sockets[0]->adapter().rooms_of(*main.sockets[0]);
     EXPECT_NE(std::find(rooms.begin(), rooms.end(), "r1"), rooms.end());
+}
+
+TEST_F(SioRecovery, AConnectedSocketIsNotTaken)
+{
+    Conn c = ws();
+    auto first = connect_answer(c);
+    Conn d = ws();
+    auto a = connect_answer(d, "{\"pid\":\""
+                                   + std::string(first.at("pid").as_string())
+                                   + "\"}");
+    EXPECT_NE(a.at("sid").as_string(), first.at("sid").as_string());
+    EXPECT_EQ(recovery.counted, (Strings{"in_use"}));
+    EXPECT_TRUE(open(c));
 }
 
 TEST_F(SioRecovery, NoOffsetIsAskedForToo)

@@ -444,6 +444,7 @@ void Chat::name(sio::Socket& s, Member& m, std::string name, Dialect d,
     m.named = true;
     m.name = std::move(name);
     directory_.put(User{m.key, m.name, s.id()});
+    s.state_changed();
 
     if (first) {
         announce_joined(s, m, std::move(then));

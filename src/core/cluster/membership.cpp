@@ -116,7 +116,7 @@ void Node::depart()
                                                   std::memory_order_acq_rel);
 
     /* what others wait for from here will not come: they answer it */
-    send(bus::any_slot, records::SlotGone{slot_});
+    send(bus::any_slot, records::SlotGone{slot_, engine_.now()});
 
     zone_.slot(slot_).state.store(
         static_cast<std::uint32_t>(bus::SlotState::departed),
@@ -277,7 +277,7 @@ void Node::recover()
 
         slot_gone(i);
         if (joined()) {
-            send(bus::any_slot, records::SlotGone{i});
+            send(bus::any_slot, records::SlotGone{i, engine_.now()});
         }
 
         if (!users.empty()) {

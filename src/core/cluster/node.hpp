@@ -241,7 +241,8 @@ public:
     eio::Millis now() const noexcept { return engine_.now(); }
     void persist(std::string_view pid, std::uint64_t floor,
                  std::string_view nsp, const std::vector<std::string>& rooms,
-                 std::string_view socket);
+                 std::string_view socket, bool live);
+    void forget_kept(std::string_view pid);
     /* Finds the socket kept under `pid` in the log's history, and what
        it missed after `offset` (or since it connected). */
     std::variant<sio::Kept, sio::Refusal> restore(

@@ -372,13 +372,14 @@ Decoded<Migrate> Migrate::decode(std::string_view body) noexcept
 
 void SlotGone::encode(Body& out) const
 {
-    out.num(record_version).num(slot);
+    out.num(record_version).num(slot).num(at);
 }
 
 Decoded<SlotGone> SlotGone::decode(std::string_view body) noexcept
 {
     return decode_with<SlotGone>(body, [](WireReader& in, SlotGone& m) {
         m.slot = in.num<std::uint16_t>();
+        m.at = in.num<std::int64_t>();
         return m.slot < bus::max_slots;
     });
 }
@@ -428,10 +429,13 @@ Decoded<Persist> Persist::decode(std::string_view body) noexcept
         m.pid = in.str();
         m.at = in.num<std::int64_t>();
         m.floor = in.num<std::uint64_t>();
+        m.owner = in.num<std::uint16_t>();
+        m.generation = in.num<std::uint32_t>();
+        m.live = in.num<std::uint8_t>();
         m.nsp = in.str();
         StringList::read(in, m.rooms);
         m.socket = in.str();
-        return true;
+        return m.owner < bus::max_slots && m.live <= 1;
     });
 }
 

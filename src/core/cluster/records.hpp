@@ -403,12 +403,14 @@ struct Migrate {
 struct SlotGone {
     static constexpr Rec kind = Rec::slot_gone;
     std::uint16_t slot = 0;        /* below bus::max_slots */
+    std::int64_t at = 0;           /* when it was found gone (monotonic ms):
+                                      its sockets' recovery window starts */
 
     void encode(Body& out) const;
     static Decoded<SlotGone> decode(std::string_view body) noexcept;
     bool operator==(const SlotGone& o) const noexcept
     {
-        return slot == o.slot;
+        return slot == o.slot && at == o.at;
     }
 };
 
@@ -446,36 +448,47 @@ struct UserRemoved {
 };
 
 /*
- * Rec::persist: a socket whose connection closed for a reason the client
- * may come back from (Socket.IO's connection state recovery). Any worker
- * that the client reaches finds it in the log's history.
+ * Rec::persist: a recoverable socket as it is now (Socket.IO's connection
+ * state recovery): `live` when it connects or changes, so that the
+ * sockets of a worker that dies are found too; not live when its
+ * connection closed for a reason the client may come back from. Any
+ * worker that the client reaches finds the latest in the log's history.
  */
 struct Persist {
     static constexpr Rec kind = Rec::persist;
     std::string_view pid;          /* the private id the client holds */
-    std::int64_t at = 0;           /* when it closed (monotonic ms) */
+    std::int64_t at = 0;           /* when (monotonic ms) */
     std::uint64_t floor = 0;       /* the log position it connected at */
+    std::uint16_t owner = 0;       /* the worker's slot, below max_slots */
+    std::uint32_t generation = 0;  /* ...and the worker's configuration */
+    std::uint8_t live = 0;         /* 1: connected; 0: its connection went */
     std::string_view nsp;
     StringList rooms;              /* its rooms, its own id's included */
     std::string_view socket;       /* what sio saved of it (opaque here) */
 
     template <typename Rooms>
     static void encode(Body& out, std::string_view pid, std::int64_t at,
-                       std::uint64_t floor, std::string_view nsp,
-                       const Rooms& rooms, std::string_view socket)
+                       std::uint64_t floor, std::uint16_t owner,
+                       std::uint32_t generation, bool live,
+                       std::string_view nsp, const Rooms& rooms,
+                       std::string_view socket)
     {
-        out.num(record_version).str(pid).num(at).num(floor).str(nsp)
-            .list(rooms, false).borrow(socket);
+        out.num(record_version).str(pid).num(at).num(floor).num(owner)
+            .num(generation).num(static_cast<std::uint8_t>(live ? 1 : 0))
+            .str(nsp).list(rooms, false).borrow(socket);
     }
     void encode(Body& out) const
     {
-        encode(out, pid, at, floor, nsp, rooms, socket);
+        encode(out, pid, at, floor, owner, generation, live != 0, nsp, rooms,
+               socket);
     }
     static Decoded<Persist> decode(std::string_view body) noexcept;
     bool operator==(const Persist& o) const noexcept
     {
         return pid == o.pid && at == o.at && floor == o.floor
-               && nsp == o.nsp && rooms == o.rooms && socket == o.socket;
+               && owner == o.owner && generation == o.generation
+               && live == o.live && nsp == o.nsp && rooms == o.rooms
+               && socket == o.socket;
     }
 };
 

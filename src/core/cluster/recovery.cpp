@@ -3,12 +3,14 @@
  * zone: the log is the store. With recovery on it keeps its history (the
  * tail moves only as far as new records need), every recoverable packet
  * is a broadcast record there (a socket's private emits go to its own
- * room), its offset the record's id, and a socket whose connection went
- * is a `persist` record. Whichever worker the client comes back to, after
- * a reload too, reads the history: the socket's latest persist record not
+ * room), its offset the record's id, and a socket is a `persist` record:
+ * live when it connects or changes, not live when its connection went.
+ * Whichever worker the client comes back to, after a reload or a worker's
+ * death too, reads the history: the socket's latest persist record not
  * followed by a `forget`, the record of its offset, and the broadcasts
- * after it that the socket's rooms select. Nothing is kept per socket
- * while it is away but those records; the window and the zone's size
+ * after it that the socket's rooms select. A live record counts as gone
+ * from when its worker was found dead (the `slot_gone` after it). Nothing
+ * is kept per socket but those records; the window and the zone's size
  * bound how far back a recovery reaches.
  */
 #include "core/cluster/node.hpp"
@@ -67,18 +69,26 @@ void Node::enable_recovery(eio::Millis window)
 
 void Node::persist(std::string_view pid, std::uint64_t floor,
                    std::string_view nsp, const std::vector<std::string>& rooms,
-                   std::string_view socket)
+                   std::string_view socket, bool live)
 {
     if (!joined() || departed_ || !recovers()) {
         return;
     }
     Body body;
-    records::Persist::encode(body, pid, engine_.now(), floor, nsp, rooms,
-                             socket);
+    records::Persist::encode(body, pid, engine_.now(), floor, slot_,
+                             generation_, live, nsp, rooms, socket);
     publish(bus::any_slot, Rec::persist, body);
-    if (auto* st = stats()) {
+    if (auto* st = stats(); st != nullptr && !live) {
         st->persisted.fetch_add(1, std::memory_order_relaxed);
     }
+}
+
+void Node::forget_kept(std::string_view pid)
+{
+    if (!joined() || departed_ || !recovers()) {
+        return;
+    }
+    send(bus::any_slot, records::Forget{pid});
 }
 
 std::variant<sio::Kept, sio::Refusal> Node::restore(
@@ -98,6 +108,9 @@ std::variant<sio::Kept, sio::Refusal> Node::restore(
         std::vector<std::string> rooms;
         std::int64_t at = 0;
         std::uint64_t floor = 0;
+        std::uint16_t owner = 0;
+        std::uint32_t generation = 0;
+        bool live = false;
         bool other_nsp = false;
     };
     std::optional<Found> kept;
@@ -119,8 +132,20 @@ std::variant<sio::Kept, sio::Refusal> Node::restore(
                 f.rooms = m->rooms.to_strings();
                 f.at = m->at;
                 f.floor = m->floor;
+                f.owner = m->owner;
+                f.generation = m->generation;
+                f.live = m->live != 0;
                 f.other_nsp = m->nsp != nsp;
                 kept = std::move(f);
+            }
+            break;
+        }
+        case Rec::slot_gone: {
+            /* the worker of a live socket died (or left): gone from then */
+            auto m = records::SlotGone::decode(r.body);
+            if (m && kept && kept->live && m->slot == kept->owner) {
+                kept->live = false;
+                kept->at = m->at;
             }
             break;
         }
@@ -148,6 +173,21 @@ std::variant<sio::Kept, sio::Refusal> Node::restore(
     }
     if (kept->other_nsp) {
         return sio::Refusal::other_namespace;
+    }
+    if (kept->live) {
+        /* its worker lives: the socket is connected still (its client
+           came back before the old connection was seen to go). Else the
+           worker died and nobody has said so yet: gone from now */
+        bus::Slot& owner = zone_.slot(kept->owner);
+        bool alive = owner.state.load(std::memory_order_acquire)
+                         == static_cast<std::uint32_t>(bus::SlotState::alive)
+                     && owner.generation.load(std::memory_order_relaxed)
+                            == kept->generation
+                     && (kept->owner == slot_ || liveness_.alive(owner));
+        if (alive) {
+            return sio::Refusal::in_use;
+        }
+        kept->at = engine_.now();
     }
     if (engine_.now() - kept->at > recovery_window_) {
         return sio::Refusal::expired;

@@ -21,10 +21,11 @@ public:
     std::uint64_t floor() override { return node_.recovery_floor(); }
     void persist(std::string_view pid, std::uint64_t floor,
                  std::string_view nsp, const std::vector<std::string>& rooms,
-                 std::string_view socket) override
+                 std::string_view socket, bool live) override
     {
-        node_.persist(pid, floor, nsp, rooms, socket);
+        node_.persist(pid, floor, nsp, rooms, socket, live);
     }
+    void forget(std::string_view pid) override { node_.forget_kept(pid); }
     std::variant<sio::Kept, sio::Refusal> restore(
         std::string_view nsp, std::string_view pid,
         std::optional<std::string_view> offset) override

@@ -11,6 +11,7 @@ std::string_view describe(Refusal r) noexcept
     case Refusal::unknown_pid: return "unknown pid";
     case Refusal::expired: return "expired";
     case Refusal::other_namespace: return "other namespace";
+    case Refusal::in_use: return "still connected";
     case Refusal::offset_gone: return "offset not in the log";
     case Refusal::too_much_missed: return "too much missed";
     case Refusal::count: break;
@@ -25,6 +26,7 @@ std::string_view counter(Refusal r) noexcept
     case Refusal::unknown_pid: return "unknown_pid";
     case Refusal::expired: return "expired";
     case Refusal::other_namespace: return "other_namespace";
+    case Refusal::in_use: return "in_use";
     case Refusal::offset_gone: return "offset_gone";
     case Refusal::too_much_missed: return "too_much_missed";
     case Refusal::count: break;

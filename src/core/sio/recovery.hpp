@@ -32,6 +32,8 @@ enum class Refusal : std::uint8_t {
     unknown_pid,      /* no socket kept under it (never, or forgotten) */
     expired,          /* away longer than socketio_recovery_window */
     other_namespace,  /* kept for another namespace */
+    in_use,           /* its socket is still connected (the server has
+                         not seen its old connection go yet) */
     offset_gone,      /* the offset is not in the log's history (too old,
                          or not one of ours) */
     too_much_missed,  /* more missed than socketio_output_limit */
@@ -61,12 +63,15 @@ public:
     /* Where a fresh socket starts: what it is sent from then on is
        replayed to it if its client comes back with no offset. */
     virtual std::uint64_t floor() = 0;
-    /* A socket whose connection closed for a reason the client may come
-       back from. */
+    /* A socket as it is now: `live` when it connected or changed (so
+       that it is found even if its worker dies), not live when its
+       connection closed for a reason the client may come back from. */
     virtual void persist(std::string_view pid, std::uint64_t floor,
                          std::string_view nsp,
                          const std::vector<std::string>& rooms,
-                         std::string_view socket) = 0;
+                         std::string_view socket, bool live) = 0;
+    /* A socket that may not come back (a deliberate disconnect). */
+    virtual void forget(std::string_view pid) = 0;
     /* The socket kept under `pid` for namespace `nsp`, with what it
        missed after `offset` (none: after it connected); the pid restores
        nothing more. */

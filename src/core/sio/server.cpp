@@ -176,6 +176,9 @@ void Client::on_packet(Packet& p)
         }
         Event ev(p, *text);
         socket->nsp().handler().on_event(*socket, ev);
+        if (socket->take_changed()) {
+            keep(*socket, true);
+        }
         break;
     }
 
@@ -185,6 +188,7 @@ void Client::on_packet(Packet& p)
         break;
 
     case PacketType::disconnect:
+        forget(*socket);
         remove(*socket, "client namespace disconnect");
         break;
 
@@ -240,6 +244,31 @@ void Client::connect(const std::string& nsp_name, const Packet& p)
         nsp->handler().on_recovered(s, auth);
     } else {
         nsp->handler().on_connect(s, auth);
+    }
+    /* kept from its first moment: should this worker die, it is found */
+    if (find(nsp_name) == &s) {
+        s.take_changed();
+        keep(s, true);
+    }
+}
+
+void Client::keep(Socket& s, bool live)
+{
+    Recovery* recovery = s.nsp().recovery();
+    if (recovery == nullptr || s.pid().empty()) {
+        return;
+    }
+    util::WireWriter w;
+    save_socket(w, s);
+    recovery->persist(s.pid(), s.floor(), s.nsp_name(),
+                      s.adapter().rooms_of(s), w.bytes(), live);
+}
+
+void Client::forget(Socket& s)
+{
+    Recovery* recovery = s.nsp().recovery();
+    if (recovery != nullptr && !s.pid().empty()) {
+        recovery->forget(s.pid());
     }
 }
 
@@ -304,6 +333,7 @@ void Client::disconnect(Socket& socket, bool close)
 {
     session_.send(encode(PacketType::disconnect, socket.nsp_name(),
                          std::nullopt, 0, {}));
+    forget(socket);
     remove(socket, "server namespace disconnect");
     if (close) {
         session_.close(eio::Reason::forced_close);
@@ -397,6 +427,13 @@ bool Client::restore(std::string_view state)
         restore_socket(r);
     }
 
+    /* its sockets live on this worker now */
+    if (r.ok()) {
+        for (auto& s : sockets_) {
+            keep(*s, true);
+        }
+    }
+
     connect_deadline_ = eio::never;
     return r.ok();
 }
@@ -408,17 +445,12 @@ void Client::on_close(eio::Reason why)
     deferred_.clear();
 
     /* the connection went, not the client: its sockets are kept for it
-       to come back to (connection state recovery) */
-    if (eio::recoverable(why)) {
-        for (const auto& s : sockets_) {
-            Recovery* recovery = s->nsp().recovery();
-            if (recovery == nullptr || s->pid().empty()) {
-                continue;
-            }
-            util::WireWriter w;
-            save_socket(w, *s);
-            recovery->persist(s->pid(), s->floor(), s->nsp_name(),
-                              s->adapter().rooms_of(*s), w.bytes());
+       to come back to (connection state recovery); else they may not */
+    for (const auto& s : sockets_) {
+        if (eio::recoverable(why)) {
+            keep(*s, false);
+        } else {
+            forget(*s);
         }
     }
 

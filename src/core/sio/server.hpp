@@ -121,6 +121,10 @@ private:
     /* A CONNECT with a pid: the socket back (null: a fresh one is due,
        the refusal counted and logged). */
     Socket* recover(Namespace& nsp, const Packet& p);
+    /* Connection state recovery: the socket as it is now (live), or as
+       its connection went; or never again. */
+    void keep(Socket& s, bool live);
+    void forget(Socket& s);
     /* One socket's part of save(): what a migration and a recovery carry. */
     void save_socket(util::WireWriter& w, Socket& s) const;
     /* ...and back: the socket, listed in its rooms (null: its namespace

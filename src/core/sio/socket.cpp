@@ -119,11 +119,13 @@ void Socket::on_ack(const Packet& p)
 void Socket::join(std::string_view room)
 {
     adapter().add(*this, room);
+    changed_ = true;
 }
 
 void Socket::leave(std::string_view room)
 {
     adapter().remove(*this, room);
+    changed_ = true;
 }
 
 void Socket::disconnect(bool close)

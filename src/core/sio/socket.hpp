@@ -97,6 +97,15 @@ public:
         floor_ = floor;
         live_from_ = live_from;
     }
+    /* A handler changed what save() gives (its rooms change it too): the
+       socket is kept again, so that a worker's death loses no change. */
+    void state_changed() noexcept { changed_ = true; }
+    bool take_changed() noexcept
+    {
+        bool c = changed_;
+        changed_ = false;
+        return c;
+    }
 
     std::unique_ptr<SocketData> data;
 
@@ -115,6 +124,7 @@ private:
     std::string pid_;
     std::uint64_t floor_ = 0;
     std::uint64_t live_from_ = 0;
+    bool changed_ = false;
 };
 
 }  // namespace socketio::sio
