@@ -26,6 +26,7 @@ struct Recovering {
     cluster::ZoneRecovery recovery;
 };
 
+
 /* The Socket.IO packets a link got, Engine.IO "4" taken off. */
 Strings sio_of(const Strings& got)
 {
@@ -70,6 +71,31 @@ Connected connect(Cluster& c, Worker& w, const std::string& auth)
     return out;
 }
 
+/* A new connection on `w` whose CONNECT brings the pid (and offset) back;
+   settled. */
+Cluster::Ws come_back(Cluster& c, Worker& w, const std::string& pid,
+                      const std::string& offset = {})
+{
+    Cluster::Ws back = c.open_ws(w);
+    std::string auth = "{\"pid\":\"" + pid + "\"";
+    if (!offset.empty()) {
+        auth += ",\"offset\":\"" + offset + "\"";
+    }
+    c.ws_send(w, back.sid, "40/rec," + auth + "}");
+    EXPECT_TRUE(c.settle());
+    return back;
+}
+
+/* A socket in room "r" on `a`, sent one event from `from`: its offset. */
+std::string seen_once(Cluster& c, Worker& from, const Connected& x)
+{
+    c.broadcast(from, "/rec", "seen", "[1]", {"r"});
+    EXPECT_TRUE(c.settle());
+    Strings got = sio_of(x.ws.link->got);
+    EXPECT_EQ(got.size(), 1u);
+    return got.empty() ? std::string() : offset_in(got[0]);
+}
+
 void lose(Cluster& c, Worker& w, const Connected& x)
 {
     w.find(x.ws.sid)->on_ws_gone(*x.ws.link, c.now);
@@ -77,21 +103,28 @@ void lose(Cluster& c, Worker& w, const Connected& x)
     EXPECT_TRUE(c.settle());
 }
 
-}  // namespace
+/* Two workers with recovery on, and a socket in room "r" on the first
+   that the second sent one event. */
+class ClusterRecoveryTwoWorkers : public ::testing::Test {
+protected:
+    ClusterRecoveryTwoWorkers()
+        : x(connect(c, a, "{\"rooms\":[\"r\"]}")), offset(seen_once(c, b, x))
+    {
+    }
 
-TEST(ClusterRecovery, ASocketKeptByOneWorkerComesBackOnAnotherWithWhatItMissed)
-{
     Cluster c;
     Worker& a = c.add("a", 101);
     Worker& b = c.add("b", 102);
-    Recovering ra(a), rb(b);
+    Recovering ra{a};
+    Recovering rb{b};
+    Connected x;
+    std::string offset;
+};
 
-    Connected x = connect(c, a, "{\"rooms\":[\"r\"]}");
-    c.broadcast(b, "/rec", "seen", "[1]", {"r"});
-    ASSERT_TRUE(c.settle());
-    Strings got = sio_of(x.ws.link->got);
-    ASSERT_EQ(got.size(), 1u);
-    std::string offset = offset_in(got[0]);
+}  // namespace
+
+TEST_F(ClusterRecoveryTwoWorkers, ASocketKeptByOneWorkerComesBackOnAnotherWithWhatItMissed)
+{
     EXPECT_EQ(offset.size(), 16u);
 
     lose(c, a, x);
@@ -101,15 +134,11 @@ TEST(ClusterRecovery, ASocketKeptByOneWorkerComesBackOnAnotherWithWhatItMissed)
     c.broadcast(b, "/rec", "skipped", "[5]", {}, {"r"});
     ASSERT_TRUE(c.settle());
 
-    Cluster::Ws back = c.open_ws(b);
-    c.ws_send(b, back.sid,
-              "40/rec,{\"pid\":\"" + x.pid + "\",\"offset\":\"" + offset
-                  + "\"}");
-    ASSERT_TRUE(c.settle());
+    Cluster::Ws back = come_back(c, b, x.pid, offset);
     c.broadcast(a, "/rec", "live", "[6]", {"r"});
     ASSERT_TRUE(c.settle());
 
-    got = sio_of(back.link->got);
+    Strings got = sio_of(back.link->got);
     ASSERT_EQ(got.size(), 4u) << ::testing::PrintToString(got);
     EXPECT_EQ(got[0].rfind("2/rec,[\"missed\",2,\"", 0), 0u);
     EXPECT_EQ(got[1].rfind("2/rec,[\"missed\",4,\"", 0), 0u);
@@ -137,11 +166,7 @@ TEST(ClusterRecovery, PrivateEmitsAreKeptAndReplayedToo)
     s->emit("second", "[2]");
     lose(c, a, x);                       /* before it went out */
 
-    Cluster::Ws back = c.open_ws(a);
-    c.ws_send(a, back.sid,
-              "40/rec,{\"pid\":\"" + x.pid + "\",\"offset\":\"" + offset
-                  + "\"}");
-    ASSERT_TRUE(c.settle());
+    Cluster::Ws back = come_back(c, a, x.pid, offset);
     got = sio_of(back.link->got);
     ASSERT_EQ(got.size(), 2u) << ::testing::PrintToString(got);
     EXPECT_EQ(got[0].rfind("2/rec,[\"second\",2,\"", 0), 0u);
@@ -155,9 +180,7 @@ TEST(ClusterRecovery, AnOffsetTheHistoryNoLongerHoldsGivesAFreshSocket)
     Recovering ra(a);
 
     Connected x = connect(c, a, "{\"rooms\":[\"r\"]}");
-    c.broadcast(a, "/rec", "seen", "[1]", {"r"});
-    ASSERT_TRUE(c.settle());
-    std::string offset = offset_in(sio_of(x.ws.link->got)[0]);
+    std::string offset = seen_once(c, a, x);
     /* the ring goes round many times, with nothing for this socket */
     for (int i = 0; i < 200; i++) {
         c.broadcast(a, "/rec", "flood", "[\"" + std::string(100, 'x') + "\"]",
@@ -166,11 +189,7 @@ TEST(ClusterRecovery, AnOffsetTheHistoryNoLongerHoldsGivesAFreshSocket)
     }
     lose(c, a, x);
 
-    Cluster::Ws back = c.open_ws(a);
-    c.ws_send(a, back.sid,
-              "40/rec,{\"pid\":\"" + x.pid + "\",\"offset\":\"" + offset
-                  + "\"}");
-    ASSERT_TRUE(c.settle());
+    Cluster::Ws back = come_back(c, a, x.pid, offset);
     Strings got = sio_of(back.link->got);
     ASSERT_EQ(got.size(), 1u);
     EXPECT_EQ(got[0].find(x.sid), std::string::npos);
@@ -195,32 +214,17 @@ TEST(ClusterRecovery, ASocketKeptLongerAgoThanTheHistoryIsUnknown)
         c.broadcast(a, "/rec", "flood", "[\"" + std::string(100, 'x') + "\"]");
         ASSERT_TRUE(c.settle());
     }
-    Cluster::Ws back = c.open_ws(a);
-    c.ws_send(a, back.sid, "40/rec,{\"pid\":\"" + x.pid + "\"}");
-    ASSERT_TRUE(c.settle());
+    Cluster::Ws back = come_back(c, a, x.pid);
     EXPECT_EQ(a.stats().refused[static_cast<int>(sio::Refusal::unknown_pid)]
                   .load(),
               1u);
 }
 
-TEST(ClusterRecovery, TheSocketsOfAWorkerKilledWithSignal9AreFoundToo)
+TEST_F(ClusterRecoveryTwoWorkers, TheSocketsOfAWorkerKilledWithSignal9AreFoundToo)
 {
-    Cluster c;
-    Worker& a = c.add("a", 101);
-    Worker& b = c.add("b", 102);
-    Recovering ra(a), rb(b);
-
-    Connected x = connect(c, a, "{\"rooms\":[\"r\"]}");
-    c.broadcast(b, "/rec", "seen", "[1]", {"r"});
-    ASSERT_TRUE(c.settle());
-    std::string offset = offset_in(sio_of(x.ws.link->got)[0]);
 
     /* while its worker lives, its pid is in use: a fresh socket */
-    Cluster::Ws early = c.open_ws(b);
-    c.ws_send(b, early.sid,
-              "40/rec,{\"pid\":\"" + x.pid + "\",\"offset\":\"" + offset
-                  + "\"}");
-    ASSERT_TRUE(c.settle());
+    Cluster::Ws early = come_back(c, b, x.pid, offset);
     EXPECT_EQ(b.stats().refused[static_cast<int>(sio::Refusal::in_use)]
                   .load(),
               1u);
@@ -236,11 +240,7 @@ TEST(ClusterRecovery, TheSocketsOfAWorkerKilledWithSignal9AreFoundToo)
         }
         c.broadcast(b, "/rec", "missed", "[2]", {"r"});
         ASSERT_TRUE(c.settle());
-        Cluster::Ws back = c.open_ws(b);
-        c.ws_send(b, back.sid,
-                  "40/rec,{\"pid\":\"" + x.pid + "\",\"offset\":\"" + offset
-                      + "\"}");
-        ASSERT_TRUE(c.settle());
+        Cluster::Ws back = come_back(c, b, x.pid, offset);
         Strings got = sio_of(back.link->got);
         ASSERT_EQ(got.size(), 2u) << ::testing::PrintToString(got);
         EXPECT_EQ(got[0].rfind("2/rec,[\"missed\",2,\"", 0), 0u);
@@ -253,22 +253,14 @@ TEST(ClusterRecovery, TheSocketsOfAWorkerKilledWithSignal9AreFoundToo)
     }
 }
 
-TEST(ClusterRecovery, ADeliberateDisconnectIsNeverRestored)
+TEST_F(ClusterRecoveryTwoWorkers, ADeliberateDisconnectIsNeverRestored)
 {
-    Cluster c;
-    Worker& a = c.add("a", 101);
-    Worker& b = c.add("b", 102);
-    Recovering ra(a), rb(b);
-
-    Connected x = connect(c, a, "{}");
     c.ws_send(a, x.ws.sid, "41/rec,");
     ASSERT_TRUE(c.settle());
     c.kill(a, 101);
     b.node.recover();
     ASSERT_TRUE(c.settle());
-    Cluster::Ws back = c.open_ws(b);
-    c.ws_send(b, back.sid, "40/rec,{\"pid\":\"" + x.pid + "\"}");
-    ASSERT_TRUE(c.settle());
+    Cluster::Ws back = come_back(c, b, x.pid);
     EXPECT_EQ(b.stats().refused[static_cast<int>(sio::Refusal::unknown_pid)]
                   .load(),
               1u);

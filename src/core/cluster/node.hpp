@@ -26,6 +26,8 @@
  *   broadcast.cpp   broadcasts: encoded once into the log, delivered as
  *                   views of its bytes
  *   users.cpp       the chat's users, told to every worker
+ *   recovery.cpp    connection state recovery: sockets kept in the log,
+ *                   found again from its history by any worker
  * One class rather than one per concern: they share one slot, one cursor
  * and one order of the log, and call each other both ways (forwarding
  * publishes through the bus; the bus dispatches to forwarding; migration
