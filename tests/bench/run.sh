@@ -19,6 +19,8 @@
 #   --wait-idle S        before each run, wait up to S s for the machine to be idle
 #   --busy-retries N     run a load again (up to N times, default 1) when other
 #                        processes took more than 0.25 cores during it
+#   --recovery           the module with socketio_recovery on (its cost: run
+#                        once with, once without, e.g. --servers module-1w)
 #   --nice N             run the servers and the load generator at this nice
 #                        value (e.g. -10, as root: on a machine shared with other
 #                        work, the benchmark gets the CPU first)
@@ -50,6 +52,7 @@ BUSY_LIMIT=0.25     # cores other processes may take during a run
 BUSY_RETRIES=1      # runs again when they took more
 IDLE_WAIT=0         # seconds to wait for an idle machine before each run
 NICE=0              # nice value of the servers and the load generator
+RECOVERY=0          # --recovery: socketio_recovery on
 
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -62,6 +65,7 @@ while [ $# -gt 0 ]; do
         --busy-retries) BUSY_RETRIES="$2"; shift ;;
         --wait-idle) IDLE_WAIT="$2"; shift ;;
         --nice) NICE="$2"; shift ;;
+        --recovery) RECOVERY=1 ;;
         -h|--help) awk 'NR > 1 && /^#/ { print; next } NR > 1 { exit }' "$0"; exit 0 ;;
         *) echo "run.sh: unknown option $1" >&2; exit 2 ;;
     esac
@@ -253,7 +257,7 @@ http {
         location /socket.io/ {
             socketio;
             socketio_handler chat;
-            socketio_zone bench 64m;$(if [ -n "${2:-}" ]; then printf '\n            socketio_redis 127.0.0.1:%s;' "$2"; fi)
+            socketio_zone bench 64m;$(if [ -n "${2:-}" ]; then printf '\n            socketio_redis 127.0.0.1:%s;' "$2"; fi)$(if [ "$RECOVERY" = 1 ]; then printf '\n            socketio_recovery on;'; fi)
         }
     }
 }
@@ -262,6 +266,7 @@ EOF
         > "$SERVER_DIR/stdout.log" 2>&1 &
     SERVER_PID=$!
     SERVER_KIND="module-$1w"
+    if [ "$RECOVERY" = 1 ]; then SERVER_KIND+="+recovery"; fi
     if ! wait_port "$PORT" "$SERVER_PID"; then
         cat "$SERVER_DIR/error.log" "$SERVER_DIR/stdout.log" >&2 || true
         echo "run.sh: nginx did not start" >&2
