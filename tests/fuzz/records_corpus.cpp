@@ -70,7 +70,7 @@ int main(int argc, char** argv)
     add(records::UserRemoved{"k1"});
     Body kept;
     records::Persist::encode(kept, "AAAAAAAAAAAAAAAAAAAA", 1234, 4096, 3, 7,
-                             false, "/", rooms, "socket");
+                             4242, false, "/", rooms, "socket");
     add(Rec::persist, kept);
     add(records::Forget{"AAAAAAAAAAAAAAAAAAAA"});
 

@@ -79,8 +79,8 @@ std::vector<Sample> samples()
     out.push_back(sample(records::UserPut{"k1", "alice", "sock", 3, 12}));
     out.push_back(sample(records::UserRemoved{"k1"}));
     Body kept;
-    records::Persist::encode(kept, "pid-1", 1234, 4096, 3, 7, true, "/rec",
-                             rooms, "socket bytes");
+    records::Persist::encode(kept, "pid-1", 1234, 4096, 3, 7, 4242, true,
+                             "/rec", rooms, "socket bytes");
     out.push_back({Rec::persist, kept.bytes()});
     out.push_back(sample(records::Forget{"pid-1"}));
     return out;

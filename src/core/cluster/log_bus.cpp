@@ -192,10 +192,8 @@ void Node::handle(const bus::Record& r)
     case Rec::poll_released: return dispatch<PollReleased>(r);
     case Rec::user_put: return dispatch<UserPut>(r);
     case Rec::user_removed: return dispatch<UserRemoved>(r);
-    case Rec::persist:
-    case Rec::forget:
-        /* read back from the history by a recovery, not when published */
-        return;
+    case Rec::persist: return dispatch<Persist>(r);
+    case Rec::forget: return dispatch<Forget>(r);
     }
     drop(r, DecodeError::unknown_kind);
 }

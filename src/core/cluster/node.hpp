@@ -354,6 +354,21 @@ private:
        how many packets were copied. */
     std::size_t copy_views_before(std::uint64_t keep_from);
 
+    /* --- recovery.cpp --- */
+
+    void on(const records::Persist& m, const bus::Record& r);
+    void on(const records::Forget& m, const bus::Record& r);
+    /* The index of kept pids from the log's history below the cursor. */
+    void build_kept(std::uint64_t from);
+    /* Where the latest record kept under `pid` is (also among records not
+       read yet), if anywhere in [from, end). */
+    std::optional<std::uint64_t> kept_at(std::string_view pid,
+                                         std::uint64_t from,
+                                         std::uint64_t end);
+    /* Whether the worker of a live socket's record still runs. */
+    bool owner_lives(std::uint16_t owner, std::uint32_t generation,
+                     std::int32_t process);
+
     /* --- users.cpp --- */
 
     void on(const records::UserPut& m, const bus::Record& r);
@@ -379,6 +394,12 @@ private:
 
     /* recovery: how long a kept socket may be found again (0: off) */
     eio::Millis recovery_window_ = 0;
+    /* where the latest persist record of each kept pid is, as read from
+       the log (built from the history at the first recovery, then kept as
+       records are read): a pid that is not here costs no scan */
+    std::unordered_map<std::string, std::uint64_t> kept_;
+    bool kept_built_ = false;
+    std::size_t kept_puts_ = 0;
 
     /* log bus */
     std::uint64_t cursor_ = 0;

@@ -431,6 +431,7 @@ Decoded<Persist> Persist::decode(std::string_view body) noexcept
         m.floor = in.num<std::uint64_t>();
         m.owner = in.num<std::uint16_t>();
         m.generation = in.num<std::uint32_t>();
+        m.process = in.num<std::int32_t>();
         m.live = in.num<std::uint8_t>();
         m.nsp = in.str();
         StringList::read(in, m.rooms);

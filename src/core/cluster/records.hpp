@@ -460,7 +460,9 @@ struct Persist {
     std::int64_t at = 0;           /* when (monotonic ms) */
     std::uint64_t floor = 0;       /* the log position it connected at */
     std::uint16_t owner = 0;       /* the worker's slot, below max_slots */
-    std::uint32_t generation = 0;  /* ...and the worker's configuration */
+    std::uint32_t generation = 0;  /* ...the worker's configuration */
+    std::int32_t process = 0;      /* ...and its process (a slot taken
+                                      again is another worker's) */
     std::uint8_t live = 0;         /* 1: connected; 0: its connection went */
     std::string_view nsp;
     StringList rooms;              /* its rooms, its own id's included */
@@ -469,25 +471,26 @@ struct Persist {
     template <typename Rooms>
     static void encode(Body& out, std::string_view pid, std::int64_t at,
                        std::uint64_t floor, std::uint16_t owner,
-                       std::uint32_t generation, bool live,
-                       std::string_view nsp, const Rooms& rooms,
+                       std::uint32_t generation, std::int32_t process,
+                       bool live, std::string_view nsp, const Rooms& rooms,
                        std::string_view socket)
     {
         out.num(record_version).str(pid).num(at).num(floor).num(owner)
-            .num(generation).num(static_cast<std::uint8_t>(live ? 1 : 0))
+            .num(generation).num(process)
+            .num(static_cast<std::uint8_t>(live ? 1 : 0))
             .str(nsp).list(rooms, false).borrow(socket);
     }
     void encode(Body& out) const
     {
-        encode(out, pid, at, floor, owner, generation, live != 0, nsp, rooms,
-               socket);
+        encode(out, pid, at, floor, owner, generation, process, live != 0,
+               nsp, rooms, socket);
     }
     static Decoded<Persist> decode(std::string_view body) noexcept;
     bool operator==(const Persist& o) const noexcept
     {
         return pid == o.pid && at == o.at && floor == o.floor
                && owner == o.owner && generation == o.generation
-               && live == o.live && nsp == o.nsp && rooms == o.rooms
+               && process == o.process && live == o.live && nsp == o.nsp && rooms == o.rooms
                && socket == o.socket;
     }
 };

@@ -61,6 +61,99 @@ private:
 
 }  // namespace
 
+void Node::on(const records::Persist& m, const bus::Record& r)
+{
+    if (!kept_built_) {
+        return;          /* built from the history when first needed */
+    }
+    kept_[std::string(m.pid)] = r.pos;
+
+    /* entries whose record has left the history go, now and then: the
+       index never outgrows what the log holds */
+    if (++kept_puts_ % 1024 == 0) {
+        std::uint64_t tail = log_.tail();
+        for (auto it = kept_.begin(); it != kept_.end();) {
+            it = it->second < tail ? kept_.erase(it) : std::next(it);
+        }
+    }
+}
+
+void Node::on(const records::Forget& m, const bus::Record&)
+{
+    if (kept_built_) {
+        kept_.erase(std::string(m.pid));
+    }
+}
+
+void Node::build_kept(std::uint64_t from)
+{
+    for (std::uint64_t pos = from; pos < cursor_;) {
+        const bus::Record r = log_.read(pos);
+        if (r.writing) {
+            break;
+        }
+        pos = r.next;
+        auto type = static_cast<Rec>(r.header->type);
+        if (type == Rec::persist) {
+            if (auto m = records::Persist::decode(r.body)) {
+                kept_[std::string(m->pid)] = r.pos;
+            }
+        } else if (type == Rec::forget) {
+            if (auto m = records::Forget::decode(r.body)) {
+                kept_.erase(std::string(m->pid));
+            }
+        }
+    }
+    kept_built_ = true;
+}
+
+std::optional<std::uint64_t> Node::kept_at(std::string_view pid,
+                                           std::uint64_t from,
+                                           std::uint64_t end)
+{
+    std::optional<std::uint64_t> at;
+    if (auto it = kept_.find(std::string(pid)); it != kept_.end()) {
+        at = it->second;
+    }
+
+    /* what other workers wrote and this one has not read yet */
+    for (std::uint64_t pos = std::max(cursor_, from); pos < end;) {
+        const bus::Record r = log_.read(pos);
+        if (r.writing || r.pos >= end) {
+            break;
+        }
+        pos = r.next;
+        auto type = static_cast<Rec>(r.header->type);
+        if (type == Rec::persist) {
+            auto m = records::Persist::decode(r.body);
+            if (m && m->pid == pid) {
+                at = r.pos;
+            }
+        } else if (type == Rec::forget) {
+            auto m = records::Forget::decode(r.body);
+            if (m && m->pid == pid) {
+                at.reset();
+            }
+        }
+    }
+
+    if (at && *at < from) {
+        at.reset();          /* gone from the history */
+    }
+    return at;
+}
+
+bool Node::owner_lives(std::uint16_t owner, std::uint32_t generation,
+                       std::int32_t process)
+{
+    bus::Slot& s = zone_.slot(owner);
+    return s.state.load(std::memory_order_acquire)
+               == static_cast<std::uint32_t>(bus::SlotState::alive)
+           && s.generation.load(std::memory_order_relaxed) == generation
+           && s.pid.load(std::memory_order_relaxed) == process
+           && (owner == slot_ || liveness_.alive(s));
+}
+
 void Node::enable_recovery(eio::Millis window)
 {
     recovery_window_ = window;
@@ -75,8 +168,10 @@ void Node::persist(std::string_view pid, std::uint64_t floor,
         return;
     }
     Body body;
-    records::Persist::encode(body, pid, engine_.now(), floor, slot_,
-                             generation_, live, nsp, rooms, socket);
+    records::Persist::encode(
+        body, pid, engine_.now(), floor, slot_, generation_,
+        zone_.slot(slot_).pid.load(std::memory_order_relaxed), live, nsp,
+        rooms, socket);
     publish(bus::any_slot, Rec::persist, body);
     if (auto* st = stats(); st != nullptr && !live) {
         st->persisted.fetch_add(1, std::memory_order_relaxed);
@@ -102,6 +197,25 @@ std::variant<sio::Kept, sio::Refusal> Node::restore(
     HistoryHold hold(log_, zone_.slot(slot_));
     const std::uint64_t end = log_.head();
 
+    /*
+     * The index answers first, so that a pid nobody kept (forged, stale)
+     * or one whose socket is connected costs no scan of the history: only
+     * a socket that is really away is looked for record by record.
+     */
+    if (!kept_built_) {
+        build_kept(hold.from());
+    }
+    std::optional<std::uint64_t> at = kept_at(pid, hold.from(), end);
+    if (!at) {
+        return sio::Refusal::unknown_pid;
+    }
+    if (auto m = records::Persist::decode(log_.read(*at).body);
+        m && m->live != 0
+        && owner_lives(m->owner, m->generation, m->process))
+    {
+        return sio::Refusal::in_use;
+    }
+
     /* the socket as last kept, and where its offset is */
     struct Found {
         std::string socket;
@@ -110,6 +224,7 @@ std::variant<sio::Kept, sio::Refusal> Node::restore(
         std::uint64_t floor = 0;
         std::uint16_t owner = 0;
         std::uint32_t generation = 0;
+        std::int32_t process = 0;
         bool live = false;
         bool other_nsp = false;
     };
@@ -134,6 +249,7 @@ std::variant<sio::Kept, sio::Refusal> Node::restore(
                 f.floor = m->floor;
                 f.owner = m->owner;
                 f.generation = m->generation;
+                f.process = m->process;
                 f.live = m->live != 0;
                 f.other_nsp = m->nsp != nsp;
                 kept = std::move(f);
@@ -178,13 +294,7 @@ std::variant<sio::Kept, sio::Refusal> Node::restore(
         /* its worker lives: the socket is connected still (its client
            came back before the old connection was seen to go). Else the
            worker died and nobody has said so yet: gone from now */
-        bus::Slot& owner = zone_.slot(kept->owner);
-        bool alive = owner.state.load(std::memory_order_acquire)
-                         == static_cast<std::uint32_t>(bus::SlotState::alive)
-                     && owner.generation.load(std::memory_order_relaxed)
-                            == kept->generation
-                     && (kept->owner == slot_ || liveness_.alive(owner));
-        if (alive) {
+        if (owner_lives(kept->owner, kept->generation, kept->process)) {
             return sio::Refusal::in_use;
         }
         kept->at = engine_.now();

@@ -70,7 +70,6 @@ public:
 
     /* Connection state recovery for every namespace (null: off). */
     void set_recovery(Recovery* r) noexcept;
-    Recovery* recovery() const noexcept { return recovery_; }
 
     std::unique_ptr<eio::Endpoint> open(eio::Session& session) override;
 
