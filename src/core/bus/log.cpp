@@ -74,11 +74,6 @@ void Log::retain(bool on) noexcept
     l_.retain.store(on ? 1 : 0, std::memory_order_relaxed);
 }
 
-bool Log::retains() const noexcept
-{
-    return l_.retain.load(std::memory_order_relaxed) != 0;
-}
-
 std::uint64_t Log::next_offset() noexcept
 {
     return l_.next_offset.fetch_add(1, std::memory_order_relaxed);

@@ -99,7 +99,6 @@ public:
      * the tail always points where a record starts.
      */
     void retain(bool on) noexcept;
-    bool retains() const noexcept;
     /* A zone-wide id for a recoverable broadcast (never 0). */
     std::uint64_t next_offset() noexcept;
     /* The slot pins the history from the tail (returned) until it lets

@@ -599,12 +599,9 @@ void Chat::restore(sio::Socket& s, std::string_view state)
 
 void Chat::on_recovered(sio::Socket& s, const boost::json::value&)
 {
-    auto* m = static_cast<Member*>(s.data.get());
-    if (m == nullptr) {
-        s.data = std::make_unique<Member>();
-        return;
-    }
-    if (m->named) {
+    /* restore() gave it its Member */
+    const auto* m = static_cast<const Member*>(s.data.get());
+    if (m != nullptr && m->named) {
         announce_joined(s, *m, [](sio::Socket&, std::size_t) {});
     }
 }
