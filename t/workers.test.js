@@ -1096,11 +1096,13 @@ describe('4 workers: nginx -s reload', { skip: SKIP }, () => {
         p.name = `R${i}`;
         p.named = false;
         p.errors = [];
+        p.logins = [];
         p.socket.on('connect_error', (err) => p.errors.push(err.message));
         p.socket.on('disconnect', () => (p.named = false));
         // (re)named on every connection
         p.socket.on('connect', () => {
           p.socket.timeout(5000).emit('login', p.name, (err, res) => {
+            p.logins.push(err ? err.message : res);
             if (!err && res === `Welcome ${p.name}!` && p.socket.connected) p.named = true;
           });
         });
@@ -1140,7 +1142,12 @@ describe('4 workers: nginx -s reload', { skip: SKIP }, () => {
 
       stop = true;
       await Promise.all(pumps);
-      await until(allNamed, 'every client connected and named again', 15000);
+      await until(allNamed, 'every client connected and named again', 15000).catch((err) => {
+        const stuck = clients.filter((p) => !(p.named && p.socket.connected)).map((p) => `${p.name}`
+          + ` (${p.transports ?? 'upgrade'}: connected ${p.socket.connected}, named ${p.named},`
+          + ` disconnects ${show(p.disconnects)}, connect errors ${show(p.errors)}, login answers ${show(p.logins)})`);
+        throw new Error(`${err.message}; not there: ${stuck.join('; ')}`);
+      });
       const reasons = {};
       for (const p of clients) for (const x of p.disconnects) reasons[x] = (reasons[x] ?? 0) + 1;
       t.diagnostic(`${acks} posts acknowledged; disconnect reasons ${show(reasons)}`);

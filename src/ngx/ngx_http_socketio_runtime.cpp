@@ -648,6 +648,8 @@ Runtime::timer_handler(ngx_event_t *ev) noexcept
         if (rt->member_ != NULL) {
             rt->member_->on_timer(now());
         }
+        /* the chat's away users whose grace is over */
+        rt->node_->sweep_away(now());
         rt->node_->after_flush();
     });
 
@@ -663,6 +665,7 @@ Runtime::arm_timer() noexcept
     if (member_ != NULL) {
         deadline = std::min(deadline, member_->next_deadline());
     }
+    deadline = std::min(deadline, node_->next_sweep());
 
     if (deadline == eio::never) {
         if (timer_ev_.timer_set) {

@@ -7,6 +7,7 @@
  *         src/core/cluster/records.cpp -o /tmp/records_corpus \
  *         && /tmp/records_corpus tests/fuzz/corpus/records
  */
+#include "core/bus/directory.hpp"
 #include "core/cluster/records.hpp"
 
 #include <fstream>
@@ -66,7 +67,8 @@ int main(int argc, char** argv)
     add(records::Migrate{"AAAAAAAAAAAAAAAAAAAA", 9, 4096, "state"});
     add(records::SlotGone{3});
     add(records::PollReleased{"AAAAAAAAAAAAAAAAAAAA", 8});
-    add(records::UserPut{"k1", "alice", "sock", 3, 12});
+    add(records::UserPut{"k1", "alice", "sock", 3, 12, 0});
+    add(records::UserPut{"k2", "bob", "sock2", bus::away_slot, 13, 5000});
     add(records::UserRemoved{"k1"});
     Body kept;
     records::Persist::encode(kept, "AAAAAAAAAAAAAAAAAAAA", 1234, 4096, 3, 7,

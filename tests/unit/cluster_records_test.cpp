@@ -162,7 +162,7 @@ TEST(ClusterRecords, FieldsComeBackAsWritten)
     EXPECT_EQ(m->frames.to_strings(), (Strings{frame1, frame2}));
 
     Body u;
-    records::UserPut{"k1", "alice", "sock", 3, 12}.encode(u);
+    records::UserPut{"k1", "alice", "sock", 3, 12, 0}.encode(u);
     std::string ub = u.bytes();
     auto user = records::UserPut::decode(ub);
     ASSERT_TRUE(user.ok());
@@ -171,6 +171,22 @@ TEST(ClusterRecords, FieldsComeBackAsWritten)
     EXPECT_EQ(user->socket_id, "sock");
     EXPECT_EQ(user->slot, 3);
     EXPECT_EQ(user->order, 12u);
+    EXPECT_EQ(user->away_until, 0u);
+
+    /* away: no worker's slot, and until when */
+    Body away;
+    records::UserPut{"k1", "alice", "sock", bus::away_slot, 12, 5000}
+        .encode(away);
+    std::string ab = away.bytes();
+    auto kept = records::UserPut::decode(ab);
+    ASSERT_TRUE(kept.ok());
+    EXPECT_EQ(kept->slot, bus::away_slot);
+    EXPECT_EQ(kept->away_until, 5000u);
+    Body wrong;
+    records::UserPut{"k1", "alice", "sock", bus::max_slots, 12, 0}
+        .encode(wrong);
+    std::string wb = wrong.bytes();
+    EXPECT_FALSE(records::UserPut::decode(wb).ok());
 
     Body d;
     records::PostDone{8, eio::Error::bad_request}.encode(d);

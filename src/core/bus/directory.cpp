@@ -37,6 +37,7 @@ UserRecord Directory::record(const UserEntry& e)
     u.socket_id.assign(e.socket_id, e.socket_len);
     u.slot = e.slot;
     u.order = e.order;
+    u.away_until = e.away_until;
     return u;
 }
 
@@ -69,6 +70,7 @@ std::optional<std::uint64_t> Directory::put(const UserRecord& u) noexcept
     std::memcpy(e_[i].socket_id, u.socket_id.data(), u.socket_id.size());
     e_[i].socket_len = static_cast<std::uint16_t>(u.socket_id.size());
     e_[i].slot = u.slot;
+    e_[i].away_until = u.slot == away_slot ? u.away_until : 0;
     h_.dir_changes.fetch_add(1, std::memory_order_release);
     return e_[i].order;
 }
@@ -148,6 +150,45 @@ std::vector<UserRecord> Directory::remove_slot(std::uint16_t slot,
         i++;
     }
     return gone;
+}
+
+std::vector<UserRecord> Directory::away_slot_users(std::uint16_t slot,
+                                                   std::uint64_t until,
+                                                   std::size_t from,
+                                                   std::size_t to)
+{
+    std::vector<UserRecord> away;
+    for (std::size_t i = from; i < cap_ && i < to; i++) {
+        if (e_[i].used && e_[i].slot == slot) {
+            e_[i].slot = away_slot;
+            e_[i].away_until = until;
+            away.push_back(record(e_[i]));
+        }
+    }
+    if (!away.empty()) {
+        h_.dir_changes.fetch_add(1, std::memory_order_release);
+    }
+    return away;
+}
+
+std::optional<UserRecord> Directory::take_away(std::string_view key,
+                                               std::uint64_t now) noexcept
+{
+    if (cap_ == 0) {
+        return std::nullopt;
+    }
+    std::size_t i = probe(key);
+    if (!e_[i].used || e_[i].slot != away_slot || e_[i].away_until > now) {
+        return std::nullopt;
+    }
+    try {
+        UserRecord u = record(e_[i]);
+        erase_at(i);
+        return u;
+    } catch (...) {
+        /* no memory for the copy: it stays, and is looked at again */
+        return std::nullopt;
+    }
 }
 
 }  // namespace socketio::bus

@@ -61,7 +61,7 @@ bool Zone::attach(void* base, std::size_t size, bool fresh,
     /*
      * The log gets half the zone: it is what traffic needs. The rest is
      * shared by the session table (32 bytes a session) and the directory
-     * (320 bytes a user), sized for as many users as sessions / 4.
+     * (328 bytes a user), sized for as many users as sessions / 4.
      */
     std::uint64_t off = align_up(sizeof(Header), 64);
     std::uint64_t rest = size - off;

@@ -20,7 +20,7 @@ namespace socketio::bus {
 inline constexpr std::uint32_t max_slots = 64;
 inline constexpr std::uint16_t any_slot = 0xffff;
 inline constexpr std::uint64_t zone_magic = 0x6f69746b636f7373ULL;
-inline constexpr std::uint32_t zone_version = 3;
+inline constexpr std::uint32_t zone_version = 4;
 inline constexpr std::uint64_t no_pin = UINT64_MAX;
 
 enum class SlotState : std::uint32_t {

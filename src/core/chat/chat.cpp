@@ -16,6 +16,10 @@ struct Chat::Member final : sio::SocketData {
     std::string key;
     std::string name;
 
+    /* restored (recovery, or a move between workers): whether it had
+       stayed listed meanwhile, so that nobody was told it left */
+    bool listed = true;
+
     /* typing notices: the state the others were told, and what this
        socket may still tell them (see on_typing) */
     bool typing = false;
@@ -518,8 +522,10 @@ void Chat::announce_gone(sio::Adapter& adapter, std::string_view nsp,
 
 void Chat::users_gone(sio::Namespace& nsp, const std::vector<User>& users)
 {
+    /* not to the socket itself: one away that recovers later would have
+       its own departure among what it missed */
     for (const User& u : users) {
-        announce_gone(nsp.adapter(), nsp.name(), u.key, u.name, {});
+        announce_gone(nsp.adapter(), nsp.name(), u.key, u.name, u.socket_id);
     }
 }
 
@@ -592,24 +598,44 @@ void Chat::restore(sio::Socket& s, std::string_view state)
     }
     if (m->named) {
         /* the user now lives on this worker */
-        directory_.put(User{m->key, m->name, s.id()});
+        m->listed = directory_.come_back(User{m->key, m->name, s.id()});
     }
     s.data = std::move(m);
 }
 
+/*
+ * Back within the grace, it had stayed listed: nobody was told it left,
+ * nobody is told it came back. Later, its departure was announced, so its
+ * return is announced as a join.
+ */
 void Chat::on_recovered(sio::Socket& s, const boost::json::value&)
 {
     /* restore() gave it its Member */
     const auto* m = static_cast<const Member*>(s.data.get());
-    if (m != nullptr && m->named) {
+    if (m != nullptr && m->named && !m->listed) {
         announce_joined(s, *m, [](sio::Socket&, std::size_t) {});
     }
 }
 
+/*
+ * A deliberate disconnect is announced at once. A socket kept for its
+ * client to come back to (connection state recovery) stays listed for
+ * the directory's grace: it was typing, it no longer is; the rest waits
+ * (users_gone(), when the grace is over and it has not come back).
+ */
 void Chat::on_disconnect(sio::Socket& s, std::string_view)
 {
     auto* m = static_cast<Member*>(s.data.get());
     if (m == nullptr || !m->named) {
+        return;
+    }
+    if (s.kept() && directory_.set_away(User{m->key, m->name, s.id()})) {
+        if (m->typing) {
+            std::string args = "[{";
+            field(args, "username", m->name);
+            args += "}]";
+            to_room(s, room(Dialect::demo), "stop typing", args);
+        }
         return;
     }
     directory_.remove(m->key);

@@ -45,8 +45,7 @@ public:
     std::string save(const sio::Socket& socket) const override;
     void restore(sio::Socket& socket, std::string_view state) override;
     /* A recovered socket is the same user (restore() listed it again);
-       its departure was announced when its connection went, so its
-       return is announced as a join. */
+       back within the directory's grace, nobody hears of it. */
     void on_recovered(sio::Socket& socket,
                       const boost::json::value& auth) override;
     /* {key, name} of a named socket: what other servers' fetchSockets()
@@ -54,8 +53,9 @@ public:
     std::string data_json(const sio::Socket& socket) const override;
 
     /*
-     * Users whose worker died: they are gone from the directory already;
-     * the sockets that listen are told, as if each had disconnected.
+     * Users whose worker died, or who were away and did not come back in
+     * time: they are gone from the directory already; the sockets that
+     * listen are told, as if each had disconnected.
      */
     void users_gone(sio::Namespace& nsp, const std::vector<User>& users);
 

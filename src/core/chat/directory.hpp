@@ -31,6 +31,21 @@ public:
     /* Adds the user, or renames it when the key is known. */
     virtual void put(const User& user) = 0;
     virtual void remove(std::string_view key) = 0;
+    /*
+     * Connection state recovery: the user's connection went, and its
+     * client may come back to the same socket. true: it stays listed for
+     * a grace (the directory tells it gone if it does not come back);
+     * false: this directory keeps nobody away, the caller removes it.
+     */
+    virtual bool set_away(const User& /* user */) { return false; }
+    /* The user's socket is here again: listed as here. true: it had
+       stayed listed all along, so nobody was told it left. */
+    virtual bool come_back(const User& user)
+    {
+        bool listed = find(user.key).has_value();
+        put(user);
+        return listed;
+    }
     virtual std::optional<User> find(std::string_view key) const = 0;
     virtual std::vector<User> list() const = 0;
     virtual std::size_t count() const = 0;

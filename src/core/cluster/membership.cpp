@@ -188,6 +188,23 @@ std::vector<bus::UserRecord> Node::remove_users(std::uint16_t slot)
     return gone;
 }
 
+std::vector<bus::UserRecord> Node::away_users(std::uint16_t slot)
+{
+    constexpr std::size_t part = 64;
+    std::uint64_t until = static_cast<std::uint64_t>(engine_.now() + away_grace());
+    std::vector<bus::UserRecord> away;
+
+    /* an entry only changes its slot: none moves, one pass sees all */
+    std::size_t cap = bus::Directory(zone_).capacity();
+    for (std::size_t at = 0; at < cap; at += part) {
+        bus::Guard g(zone_.header().lock);
+        auto some = bus::Directory(zone_).away_slot_users(slot, until, at,
+                                                          at + part);
+        away.insert(away.end(), some.begin(), some.end());
+    }
+    return away;
+}
+
 /*
  * One worker of the node reads the broadcasts of the other servers and
  * writes them into the log, for every worker to read in the log's order:
@@ -263,7 +280,16 @@ void Node::recover()
         log_.abandon(i);
 
         std::size_t n = erase_slot(i);
-        std::vector<bus::UserRecord> users = remove_users(i);
+        /* with connection state recovery, its users' clients may come
+           back to their sockets on another worker: kept for the grace,
+           told (before slot_gone, which would drop them) */
+        std::vector<bus::UserRecord> away;
+        std::vector<bus::UserRecord> users;
+        if (recovers()) {
+            away = away_users(i);
+        } else {
+            users = remove_users(i);
+        }
 
         s.replay_pin.store(bus::no_pin, std::memory_order_relaxed);
         s.scan_pin.store(bus::no_pin, std::memory_order_relaxed);
@@ -273,8 +299,19 @@ void Node::recover()
         log(util::LogLevel::warn, "worker slot " + std::to_string(i) + " (pid "
                    + std::to_string(s.pid.load()) + ") died: "
                    + std::to_string(n) + " sessions and "
-                   + std::to_string(users.size()) + " users dropped");
+                   + std::to_string(users.size()) + " users dropped"
+                   + (away.empty() ? std::string()
+                                   : ", " + std::to_string(away.size())
+                                     + " users kept away for recovery"));
 
+        for (const auto& u : away) {
+            if (users_ != nullptr) {
+                users_->user_put(u);
+            }
+            if (joined()) {
+                user_put(u);
+            }
+        }
         slot_gone(i);
         if (joined()) {
             send(bus::any_slot, records::SlotGone{i, engine_.now()});

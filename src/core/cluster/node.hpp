@@ -53,6 +53,7 @@
 #include "core/sio/adapter.hpp"
 #include "core/sio/recovery.hpp"
 
+#include <algorithm>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -71,6 +72,16 @@ class Server;
 
 namespace socketio::cluster {
 
+/*
+ * The chat's grace (issue 11): a user whose connection went without a
+ * deliberate disconnect stays listed this long at most (less when the
+ * recovery window is shorter), and is told gone only if its client has
+ * not recovered its socket by then. A phone that changes networks comes
+ * back within a second or two; a few seconds more than that, the others
+ * would rather know.
+ */
+inline constexpr eio::Millis away_grace_max = 5000;
+
 /* What the web server does for the node. */
 class Host {
 public:
@@ -83,7 +94,8 @@ public:
     /* Publishing waits for room in the log: consume() again a little later. */
     virtual void retry_later() = 0;
     virtual void log(util::LogLevel level, std::string_view message) = 0;
-    /* Users of a worker that died, gone from the directory. */
+    /* Users gone from the directory: their worker died, or they were
+       away (Node::sweep_away) and did not come back in time. */
     virtual void users_gone(const std::vector<bus::UserRecord>& users) = 0;
 };
 
@@ -133,6 +145,11 @@ public:
     virtual void user_removed(std::string_view key) = 0;
     /* The users of a worker that died or left are gone. */
     virtual void slot_gone(std::uint16_t slot) = 0;
+    /* Away users (bus::away_slot) whose time is up at `now`, no longer
+       watched here: Node::sweep_away() looks at each once. */
+    virtual std::vector<std::string> away_due(eio::Millis now) = 0;
+    /* When the next away user's time is up (eio::never: none). */
+    virtual eio::Millis next_away() const = 0;
 
 protected:
     ~UserListener() = default;
@@ -206,6 +223,17 @@ public:
     /* This worker changed the directory: the others are told. */
     void user_put(const bus::UserRecord& u);
     void user_removed(std::string_view key);
+    /* How long a user whose connection went stays listed, so that a
+       client that recovers its socket meanwhile comes back unnoticed:
+       0 without connection state recovery. */
+    eio::Millis away_grace() const noexcept
+    {
+        return std::min<eio::Millis>(away_grace_max, recovery_window_);
+    }
+    /* Away users whose time is up are removed (by whichever worker
+       comes first) and told gone (Host::users_gone); when to look next. */
+    void sweep_away(eio::Millis now);
+    eio::Millis next_sweep() const;
 
     /* --- broadcasts --- */
 
@@ -268,6 +296,8 @@ private:
     /* A slot's sessions and users out of the zone, a part at a time. */
     std::size_t erase_slot(std::uint16_t slot);
     std::vector<bus::UserRecord> remove_users(std::uint16_t slot);
+    /* ... or kept away (recovery on): its clients may come back. */
+    std::vector<bus::UserRecord> away_users(std::uint16_t slot);
     /* A worker died or left: what waits on it here is let go. */
     void slot_gone(std::uint16_t slot);
     void on(const records::SlotGone& m, const bus::Record& r);

@@ -5,6 +5,7 @@
  */
 #include "core/cluster/records.hpp"
 
+#include "core/bus/directory.hpp"
 #include "core/bus/zone.hpp"
 
 namespace socketio::cluster {
@@ -384,12 +385,12 @@ Decoded<SlotGone> SlotGone::decode(std::string_view body) noexcept
     });
 }
 
-/* --- user_put: key, name, socket id, slot, order --- */
+/* --- user_put: key, name, socket id, slot, order, away until --- */
 
 void UserPut::encode(Body& out) const
 {
     out.num(record_version).str(key).str(name).str(socket_id).num(slot)
-        .num(order);
+        .num(order).num(away_until);
 }
 
 Decoded<UserPut> UserPut::decode(std::string_view body) noexcept
@@ -400,7 +401,8 @@ Decoded<UserPut> UserPut::decode(std::string_view body) noexcept
         m.socket_id = in.str();
         m.slot = in.num<std::uint16_t>();
         m.order = in.num<std::uint64_t>();
-        return m.slot < bus::max_slots;
+        m.away_until = in.num<std::uint64_t>();
+        return m.slot < bus::max_slots || m.slot == bus::away_slot;
     });
 }
 

@@ -66,7 +66,7 @@ inline constexpr std::uint16_t rec_last =
     static_cast<std::uint16_t>(Rec::forget);
 
 /* The first byte of every body. A new layout of any kind takes the next. */
-inline constexpr std::uint8_t record_version = 2;
+inline constexpr std::uint8_t record_version = 3;
 
 enum class DecodeError : std::uint8_t {
     truncated,     /* a field or a length runs past the end */
@@ -416,21 +416,24 @@ struct SlotGone {
 
 using PollReleased = SessionRequest<Rec::poll_released>;
 
-/* Rec::user_put: a chat user named or renamed, as the directory has it. */
+/* Rec::user_put: a chat user named, renamed, away or back, as the
+   directory has it. */
 struct UserPut {
     static constexpr Rec kind = Rec::user_put;
     std::string_view key;
     std::string_view name;
     std::string_view socket_id;
-    std::uint16_t slot = 0;        /* below bus::max_slots */
+    std::uint16_t slot = 0;        /* below bus::max_slots, or away_slot */
     std::uint64_t order = 0;
+    std::uint64_t away_until = 0;  /* slot away_slot: listed until then */
 
     void encode(Body& out) const;
     static Decoded<UserPut> decode(std::string_view body) noexcept;
     bool operator==(const UserPut& o) const noexcept
     {
         return key == o.key && name == o.name && socket_id == o.socket_id
-               && slot == o.slot && order == o.order;
+               && slot == o.slot && order == o.order
+               && away_until == o.away_until;
     }
 };
 

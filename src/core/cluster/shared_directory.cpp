@@ -23,11 +23,47 @@ std::string SharedDirectory::new_key()
 
 void SharedDirectory::put(const chat::User& user)
 {
-    bus::UserRecord r{user.key, user.name, user.socket_id, node_.slot(), 0};
+    put_as(user, node_.slot(), 0, nullptr);
+}
+
+/*
+ * A user away stays in the zone's directory under bus::away_slot, which
+ * no worker's departure or death removes; every worker indexes it by its
+ * time (away_) and Node::sweep_away() tells it gone when that is up.
+ */
+bool SharedDirectory::set_away(const chat::User& user)
+{
+    eio::Millis grace = node_.away_grace();
+    if (grace <= 0) {
+        return false;
+    }
+    put_as(user, bus::away_slot,
+           static_cast<std::uint64_t>(node_.now() + grace), nullptr);
+    return true;
+}
+
+/* Under the same lock as the sweep's take: either the sweep took it
+   first (and tells it gone) or it is back here before. */
+bool SharedDirectory::come_back(const chat::User& user)
+{
+    bool listed = false;
+    put_as(user, node_.slot(), 0, &listed);
+    return listed;
+}
+
+void SharedDirectory::put_as(const chat::User& user, std::uint16_t slot,
+                             std::uint64_t away_until, bool* listed)
+{
+    bus::UserRecord r{user.key, user.name, user.socket_id, slot, 0,
+                      away_until};
     std::optional<std::uint64_t> order;
     {
         bus::Guard g(node_.zone().header().lock);
-        order = bus::Directory(node_.zone()).put(r);
+        bus::Directory dir(node_.zone());
+        if (listed != nullptr) {
+            *listed = dir.find(user.key).has_value();
+        }
+        order = dir.put(r);
     }
     if (!order) {
         node_.zone().header().refused.fetch_add(1, std::memory_order_relaxed);
@@ -109,6 +145,7 @@ void SharedDirectory::reload()
 
     users_.clear();
     order_.clear();
+    away_.clear();
     for (const auto& u : all) {
         apply_put(u);
     }
@@ -129,13 +166,31 @@ void SharedDirectory::slot_gone(std::uint16_t slot)
 {
     for (auto it = users_.begin(); it != users_.end();) {
         if (it->second.slot == slot) {
-            order_.erase(it->second.order);
-            it = users_.erase(it);
-            version_++;
+            auto next = std::next(it);
+            erase(it);
+            it = next;
         } else {
             ++it;
         }
     }
+}
+
+std::vector<std::string> SharedDirectory::away_due(eio::Millis now)
+{
+    std::vector<std::string> due;
+    while (!away_.empty()
+           && away_.begin()->first <= static_cast<std::uint64_t>(now))
+    {
+        due.push_back(std::move(away_.begin()->second));
+        away_.erase(away_.begin());
+    }
+    return due;
+}
+
+eio::Millis SharedDirectory::next_away() const
+{
+    return away_.empty() ? eio::never
+                         : static_cast<eio::Millis>(away_.begin()->first);
 }
 
 void SharedDirectory::apply_put(const bus::UserRecord& u)
@@ -144,22 +199,37 @@ void SharedDirectory::apply_put(const bus::UserRecord& u)
     Entry& e = it->second;
     if (!added) {
         order_.erase(e.order);
+        if (e.slot == bus::away_slot) {
+            away_.erase({e.away_until, u.key});
+        }
     }
     e.name = u.name;
     e.socket_id = u.socket_id;
     e.slot = u.slot;
     e.order = u.order;
+    e.away_until = u.slot == bus::away_slot ? u.away_until : 0;
     order_[u.order] = u.key;
+    if (e.slot == bus::away_slot) {
+        away_.emplace(e.away_until, u.key);
+    }
     version_++;
 }
 
 void SharedDirectory::apply_remove(std::string_view key)
 {
     auto it = users_.find(std::string(key));
-    if (it == users_.end()) {
-        return;
+    if (it != users_.end()) {
+        erase(it);
     }
+}
+
+void SharedDirectory::erase(
+    std::unordered_map<std::string, Entry>::iterator it)
+{
     order_.erase(it->second.order);
+    if (it->second.slot == bus::away_slot) {
+        away_.erase({it->second.away_until, it->first});
+    }
     users_.erase(it);
     version_++;
 }

@@ -15,6 +15,7 @@
 #include "core/cluster/node.hpp"
 
 #include <map>
+#include <set>
 #include <string>
 #include <unordered_map>
 
@@ -32,6 +33,8 @@ public:
     std::string new_key() override;
     void put(const chat::User& user) override;
     void remove(std::string_view key) override;
+    bool set_away(const chat::User& user) override;
+    bool come_back(const chat::User& user) override;
     std::optional<chat::User> find(std::string_view key) const override;
     std::vector<chat::User> list() const override;
     std::size_t count() const override;
@@ -42,6 +45,8 @@ public:
     void user_put(const bus::UserRecord& u) override;
     void user_removed(std::string_view key) override;
     void slot_gone(std::uint16_t slot) override;
+    std::vector<std::string> away_due(eio::Millis now) override;
+    eio::Millis next_away() const override;
 
 private:
     struct Entry {
@@ -49,14 +54,21 @@ private:
         std::string socket_id;
         std::uint16_t slot;
         std::uint64_t order;
+        std::uint64_t away_until;
     };
 
+    /* put() with this worker's slot, or away */
+    void put_as(const chat::User& user, std::uint16_t slot,
+                std::uint64_t away_until, bool* listed);
     void apply_put(const bus::UserRecord& u);
     void apply_remove(std::string_view key);
+    void erase(std::unordered_map<std::string, Entry>::iterator it);
 
     Node& node_;
     std::unordered_map<std::string, Entry> users_;
     std::map<std::uint64_t, std::string> order_;   /* the list's order */
+    /* the away users, by when their time is up */
+    std::set<std::pair<std::uint64_t, std::string>> away_;
     std::uint64_t version_ = 0;
 };
 

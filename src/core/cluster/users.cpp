@@ -7,6 +7,8 @@
 
 #include "core/cluster/node_parts.hpp"
 
+#include "core/bus/directory.hpp"
+
 namespace socketio::cluster {
 
 void Node::listen_users(UserListener* listener)
@@ -20,7 +22,7 @@ void Node::listen_users(UserListener* listener)
 void Node::user_put(const bus::UserRecord& u)
 {
     send(bus::any_slot, records::UserPut{u.key, u.name, u.socket_id, u.slot,
-                                         u.order});
+                                         u.order, u.away_until});
 }
 
 void Node::user_removed(std::string_view key)
@@ -41,6 +43,7 @@ void Node::on(const records::UserPut& m, const bus::Record& r)
     u.socket_id = m.socket_id;
     u.slot = m.slot;
     u.order = m.order;
+    u.away_until = m.away_until;
     users_->user_put(u);
 }
 
@@ -49,6 +52,48 @@ void Node::on(const records::UserRemoved& m, const bus::Record& r)
     if (r.header->from != slot_ && users_ != nullptr) {
         users_->user_removed(m.key);
     }
+}
+
+/*
+ * Every worker watches the away users it knows of; the first to look
+ * once a user's time is up takes it out of the zone's directory, under
+ * the lock, and tells it gone. The others find it taken (or back, or
+ * away again with a later time) and do nothing: so it holds whatever
+ * became of the worker it left, across a reload or a kill -9, as long
+ * as one worker lives. One lookup a user, never a scan under the lock.
+ */
+void Node::sweep_away(eio::Millis now)
+{
+    if (users_ == nullptr || !joined() || departed_) {
+        return;
+    }
+
+    std::vector<bus::UserRecord> gone;
+    for (const std::string& key : users_->away_due(now)) {
+        std::optional<bus::UserRecord> u;
+        {
+            bus::Guard g(zone_.header().lock);
+            u = bus::Directory(zone_).take_away(key, static_cast<std::uint64_t>(now));
+        }
+        if (!u) {
+            continue;
+        }
+        users_->user_removed(key);
+        gone.push_back(std::move(*u));
+        user_removed(key);
+    }
+
+    if (!gone.empty()) {
+        host_.users_gone(gone);
+    }
+}
+
+eio::Millis Node::next_sweep() const
+{
+    if (users_ == nullptr || !joined() || departed_) {
+        return eio::never;
+    }
+    return users_->next_away();
 }
 
 }  // namespace socketio::cluster

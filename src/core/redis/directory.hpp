@@ -33,6 +33,14 @@ public:
     std::string new_key() override;
     void put(const chat::User& user) override { local_.put(user); }
     void remove(std::string_view key) override { local_.remove(key); }
+    bool set_away(const chat::User& user) override
+    {
+        return local_.set_away(user);
+    }
+    bool come_back(const chat::User& user) override
+    {
+        return local_.come_back(user);
+    }
     std::optional<chat::User> find(std::string_view key) const override
     {
         return local_.find(key);

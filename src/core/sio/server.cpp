@@ -262,6 +262,9 @@ void Client::keep(Socket& s, bool live)
     save_socket(w, s);
     recovery->persist(s.pid(), s.floor(), s.nsp_name(),
                       s.adapter().rooms_of(s), w.bytes(), live);
+    if (!live) {
+        s.set_kept();
+    }
 }
 
 void Client::forget(Socket& s)

@@ -97,6 +97,10 @@ public:
         floor_ = floor;
         live_from_ = live_from;
     }
+    /* Its connection went and it was kept for its client to come back
+       to (told before the handler's on_disconnect). */
+    bool kept() const noexcept { return kept_; }
+    void set_kept() noexcept { kept_ = true; }
     /* A handler changed what save() gives (its rooms change it too): the
        socket is kept again, so that a worker's death loses no change. */
     void state_changed() noexcept { changed_ = true; }
@@ -123,6 +127,7 @@ private:
     std::map<std::uint64_t, AckCallback> acks_;
     std::string pid_;
     std::uint64_t floor_ = 0;
+    bool kept_ = false;
     std::uint64_t live_from_ = 0;
     bool changed_ = false;
 };
