@@ -257,8 +257,84 @@ describe('connection state recovery: refused, a fresh socket', { skip: NGINX_ONL
   });
 });
 
+const NOTICES = ['user left', 'user joined', 'user disconnected', 'user connected'];
+
+/** A chat user in the demo dialect (`add user`) and a watcher in the events
+ *  dialect (`join`), both named. */
+async function chatPair(make) {
+  const user = make({ transports: ['websocket'], reconnection: false });
+  const watcher = make({ transports: ['websocket'] });
+  await connected(user);
+  await connected(watcher);
+  user.socket.emit('add user', 'ann');
+  await until(() => user.got.some((e) => e[0] === 'login'), 'login');
+  await withTimeout(watcher.socket.emitWithAck('join', { name: 'bob' }), WAIT_MS, 'join');
+  const demo = make({ transports: ['websocket'] });
+  await connected(demo);
+  demo.socket.emit('add user', 'carol');
+  await until(() => demo.got.some((e) => e[0] === 'login'), 'login');
+  await sleep(200);
+  for (const r of [user, watcher, demo]) r.got.length = 0;
+  return { user, watcher, demo };
+}
+
+const noticesOf = (...recs) => recs.flatMap((r) => r.got.filter((e) => NOTICES.includes(e[0])));
+const namesOf = async (rec) => (await withTimeout(rec.socket.emitWithAck('users'), WAIT_MS, 'users')).map((u) => u.name).sort();
+
+describe('connection state recovery: the chat\'s grace', { skip: NGINX_ONLY }, () => {
+  it('a user whose connection goes stays listed, and nobody hears of it when it comes back', { timeout: 15000 }, async () => {
+    await withServer({ handler: 'chat' }, async (server, make) => {
+      const { user, watcher, demo } = await chatPair(make);
+      blip(user);
+      await until(() => user.disconnects.length === 1, 'the disconnect');
+      await sleep(1000);
+      assert.deepEqual(await namesOf(watcher), ['ann', 'bob', 'carol'], 'still listed while away');
+      demo.socket.emit('new message', 'while ann was away');
+      user.socket.connect();
+      await connected(user, 2);
+      assert.equal(user.socket.recovered, true);
+      await sleep(500);
+      assert.deepEqual(noticesOf(watcher, demo), []);
+      assert.deepEqual(user.got.filter((e) => e[0] === 'new message').map((e) => e[1].message), ['while ann was away']);
+      // the same user: its posts still go out under its name
+      user.socket.emit('new message', 'back');
+      await until(() => demo.got.some((e) => e[0] === 'new message' && e[1].username === 'ann'), 'its post');
+    });
+  });
+
+  it('a user who does not come back is told gone when the grace is over (the window, when shorter than 5 s)', { timeout: 15000 }, async () => {
+    await withServer({ handler: 'chat', recovery: 2000 }, async (server, make) => {
+      const { user, watcher, demo } = await chatPair(make);
+      const t0 = Date.now();
+      blip(user);
+      await until(() => user.disconnects.length === 1, 'the disconnect');
+      await sleep(1000);
+      assert.deepEqual(noticesOf(watcher, demo), [], 'nothing yet');
+      await until(() => noticesOf(watcher, demo).length === 2, 'user left and user disconnected', 6000);
+      assert.ok(Date.now() - t0 >= 1900, 'not before the grace is over');
+      assert.deepEqual(demo.got.find((e) => e[0] === 'user left')[1], { username: 'ann', numUsers: 2 });
+      assert.equal(watcher.got.find((e) => e[0] === 'user disconnected')[0], 'user disconnected');
+      assert.deepEqual(await namesOf(watcher), ['bob', 'carol']);
+      // later, a fresh socket: a new user
+      await sleep(300);
+      user.socket.connect();
+      await connected(user, 2);
+      assert.equal(user.socket.recovered, false);
+    });
+  });
+
+  it('a deliberate disconnect is told at once', { timeout: 10000 }, async () => {
+    await withServer({ handler: 'chat' }, async (server, make) => {
+      const { user, watcher, demo } = await chatPair(make);
+      user.socket.disconnect();
+      await until(() => noticesOf(watcher, demo).length === 2, 'user left and user disconnected', 2000);
+      assert.deepEqual(await namesOf(watcher), ['bob', 'carol']);
+    });
+  });
+});
+
 describe('connection state recovery: the chat, several workers, reloads, crashes', { skip: NGINX_ONLY }, () => {
-  it('numbered posts through blips, reloads and kill -9 on two workers: none missed, none twice', { timeout: 90000 }, async (t) => {
+  it('numbered posts through blips, ten reloads and kill -9 on two workers: none missed, none twice, nobody told gone', { timeout: 90000 }, async (t) => {
     const server = await startServer({
       path: PATH,
       handler: 'chat',
@@ -283,13 +359,21 @@ describe('connection state recovery: the chat, several workers, reloads, crashes
       for (const [i, r] of recs.entries()) r.socket.emit('add user', `reader${i}`);
       await until(() => poster.got.some((e) => e[0] === 'login'), 'login');
       for (const r of recs) await until(() => r.got.some((e) => e[0] === 'login'), 'login');
+      // a watcher in the events dialect too: it hears of users by key
+      const watcher = client(server, { transports: ['websocket'] });
+      others.push(watcher);
+      await connected(watcher);
+      await withTimeout(watcher.socket.emitWithAck('join', { name: 'watcher' }), WAIT_MS, 'join');
+      await sleep(300);
+      // from here on, nobody leaves or joins: every notice would be wrong
+      const marks = new Map([...recs, poster, watcher].map((r) => [r, r.got.length]));
 
       let n = 0;
       const post = async () => {
         n++;
         poster.socket.emit('new message', `post ${n}`);
       };
-      for (let round = 0; round < 5; round++) {
+      for (let round = 0; round < 10; round++) {
         for (let k = 0; k < 5; k++) {
           await post();
           await sleep(20);
@@ -356,6 +440,14 @@ describe('connection state recovery: the chat, several workers, reloads, crashes
         assert.ok(r.connects.slice(1).every((c) => c.recovered), `client ${i}: every reconnect recovered: ${JSON.stringify(r.connects)}`);
         assert.ok(r.connects.every((c) => c.id === r.connects[0].id), `client ${i}: one socket id`);
       }
+      // recovered users were never told gone nor back (the chat's grace)
+      const notices = [];
+      for (const [r, mark] of marks) {
+        for (const e of r.got.slice(mark)) {
+          if (NOTICES.includes(e[0])) notices.push(`${e[0]} ${JSON.stringify(e[1])}`);
+        }
+      }
+      assert.deepEqual(notices, [], 'no user left, joined, disconnected or connected notices');
       const st = totals(await status(server));
       t.diagnostic(`status: ${JSON.stringify(st)}`);
     } finally {
