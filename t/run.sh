@@ -21,6 +21,17 @@ for f in t/*.test.js; do
     fi
 done
 
+# The same protocol cases against the reference Node.js server (npm
+# socket.io 4.8, t/reference/server.js): what they expect of the module is
+# what the reference does, so they are checked against it on every run.
+echo "== the reference as the oracle (SOCKETIO_TARGET=reference)"
+for f in engineio-protocol.test.js socketio-protocol.test.js client.test.js recovery.test.js; do
+    echo "-- t/$f (reference)"
+    if ! (cd t && SOCKETIO_TARGET=reference node --test "$f"); then
+        failed+=("t/$f (reference)")
+    fi
+done
+
 if [ ${#failed[@]} -gt 0 ]; then
     echo "FAILED: ${failed[*]}"
     exit 1
