@@ -350,7 +350,8 @@ describe('connection state recovery: the chat, several workers, reloads, crashes
     const others = [];
     try {
       const kinds = [['websocket'], ['polling'], ['polling', 'websocket']];
-      for (let i = 0; i < 12; i++) recs.push(client(server, { transports: kinds[i % 3] }));
+      // as many clients as the issue's measurement: 60, a third of each kind
+      for (let i = 0; i < 60; i++) recs.push(client(server, { transports: kinds[i % 3] }));
       for (const r of recs) await connected(r);
       const poster = client(server, { transports: ['websocket'] });
       others.push(poster);
