@@ -21,6 +21,7 @@
 #include "core/chat/chat.hpp"
 #include "core/cluster/node.hpp"
 #include "core/cluster/records.hpp"
+#include "core/cluster/recovery.hpp"
 #include "core/cluster/shared_directory.hpp"
 #include "core/eio/engine.hpp"
 #include "core/eio/session.hpp"
@@ -347,6 +348,17 @@ public:
     bool paused = false;         /* busy elsewhere: runs when resumed */
     int flushed_wakes = 0;       /* the waker's count at the last flush */
     int handled_inputs = 0;      /* ...and of input waiting, handled */
+};
+
+/* Connection state recovery on for a worker (a one-minute window). */
+struct Recovering {
+    explicit Recovering(Worker& w, std::size_t max = 1 << 20)
+        : recovery(w.node, w.host, max)
+    {
+        w.node.enable_recovery(60000);
+        w.server.set_recovery(&recovery);
+    }
+    cluster::ZoneRecovery recovery;
 };
 
 /* The Engine.IO packet a broadcast of this event carries. */

@@ -8,23 +8,11 @@
  */
 #include "cluster_harness.hpp"
 
-#include "core/cluster/recovery.hpp"
-
 #include <boost/json/parse.hpp>
 
 using namespace clustertest;
 
 namespace {
-
-struct Recovering {
-    Recovering(Worker& w, std::size_t max = 1 << 20)
-        : recovery(w.node, w.host, max)
-    {
-        w.node.enable_recovery(60000);
-        w.server.set_recovery(&recovery);
-    }
-    cluster::ZoneRecovery recovery;
-};
 
 
 /* The Socket.IO packets a link got, Engine.IO "4" taken off. */
