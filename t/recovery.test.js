@@ -323,6 +323,23 @@ describe('connection state recovery: the chat\'s grace', { skip: NGINX_ONLY }, (
     });
   });
 
+  it('a user who does not come back is told gone by the new workers when the one it left reloaded', { timeout: 20000 }, async () => {
+    await withServer({ handler: 'chat', recovery: 2000 }, async (server, make) => {
+      const { user, watcher, demo } = await chatPair(make);
+      blip(user);
+      await until(() => user.disconnects.length === 1, 'the disconnect');
+      const old = workerPids(server);
+      nginxSignal(server, 'reload');
+      await until(() => workerPids(server).some((p) => !old.includes(p)), 'a new worker', 10000);
+      await until(() => noticesOf(watcher, demo).length === 2, 'user left and user disconnected', 8000);
+      // the others' own blips were recovered unnoticed: only ann is gone
+      assert.deepEqual(noticesOf(watcher, demo).map((e) => e[0]).sort(), ['user disconnected', 'user left']);
+      assert.deepEqual(await namesOf(watcher), ['bob', 'carol']);
+      assert.equal(watcher.connects.length, 2);
+      assert.equal(watcher.connects[1].recovered, true);
+    });
+  });
+
   it('a deliberate disconnect is told at once', { timeout: 10000 }, async () => {
     await withServer({ handler: 'chat' }, async (server, make) => {
       const { user, watcher, demo } = await chatPair(make);

@@ -391,6 +391,9 @@ Runtime::consume() noexcept
 {
     ngx_http_socketio_seam_void(log_, "consume", [this] { read_log(); },
                                 [this] () noexcept { retry_later(); });
+    /* what was read may bring a deadline and no output to flush: a chat
+       user away, whose grace this worker watches too */
+    arm_timer();
 }
 
 
