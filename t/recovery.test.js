@@ -285,8 +285,13 @@ describe('connection state recovery: the chat\'s grace', { skip: NGINX_ONLY }, (
   it('a user whose connection goes stays listed, and nobody hears of it when it comes back', { timeout: 15000 }, async () => {
     await withServer({ handler: 'chat' }, async (server, make) => {
       const { user, watcher, demo } = await chatPair(make);
+      user.socket.emit('typing');
+      await until(() => demo.got.some((e) => e[0] === 'typing'), 'typing');
       blip(user);
       await until(() => user.disconnects.length === 1, 'the disconnect');
+      // a user away is not typing: that much is told at once
+      await until(() => demo.got.some((e) => e[0] === 'stop typing'), 'stop typing', 1000);
+      assert.deepEqual(demo.got.find((e) => e[0] === 'stop typing')[1], { username: 'ann' });
       await sleep(1000);
       assert.deepEqual(await namesOf(watcher), ['ann', 'bob', 'carol'], 'still listed while away');
       demo.socket.emit('new message', 'while ann was away');

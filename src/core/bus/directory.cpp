@@ -186,7 +186,8 @@ std::optional<UserRecord> Directory::take_away(std::string_view key,
         erase_at(i);
         return u;
     } catch (...) {
-        /* no memory for the copy: it stays, and is looked at again */
+        /* no memory for the copy: it stays, for the other workers that
+           watch it to take (this one does not look again) */
         return std::nullopt;
     }
 }

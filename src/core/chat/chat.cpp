@@ -260,7 +260,12 @@ void Chat::on_typing(sio::Socket& s, Member& m, std::string_view event)
     }
     m.typing_budget -= 1000;
     m.typing = typing;
+    tell_typing(s, m, event);
+}
 
+/* "typing" or "stop typing", to the demo sockets */
+void Chat::tell_typing(sio::Socket& s, const Member& m, std::string_view event)
+{
     std::string args = "[{";
     field(args, "username", m.name);
     args += "}]";
@@ -631,10 +636,7 @@ void Chat::on_disconnect(sio::Socket& s, std::string_view)
     }
     if (s.kept() && directory_.set_away(User{m->key, m->name, s.id()})) {
         if (m->typing) {
-            std::string args = "[{";
-            field(args, "username", m->name);
-            args += "}]";
-            to_room(s, room(Dialect::demo), "stop typing", args);
+            tell_typing(s, *m, "stop typing");
         }
         return;
     }

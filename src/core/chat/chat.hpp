@@ -71,6 +71,7 @@ private:
     void on_add_user(sio::Socket& s, Member& m, const sio::Event& e);
     void on_message(sio::Socket& s, Member& m, const sio::Event& e);
     void on_typing(sio::Socket& s, Member& m, std::string_view event);
+    void tell_typing(sio::Socket& s, const Member& m, std::string_view event);
     void on_users(sio::Socket& s, const sio::Event& e);
     void on_private(sio::Socket& s, Member& m, const sio::Event& e);
     void relay(sio::Socket& s, const sio::Event& e);

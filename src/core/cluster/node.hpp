@@ -76,9 +76,10 @@ namespace socketio::cluster {
  * The chat's grace (issue 11): a user whose connection went without a
  * deliberate disconnect stays listed this long at most (less when the
  * recovery window is shorter), and is told gone only if its client has
- * not recovered its socket by then. A phone that changes networks comes
- * back within a second or two; a few seconds more than that, the others
- * would rather know.
+ * not recovered its socket by then. Long enough for a client to
+ * reconnect after a blip, a reload or a worker's death (t/recovery.test.js:
+ * its soak hears no notice); short enough that the others soon know of
+ * someone who really left.
  */
 inline constexpr eio::Millis away_grace_max = 5000;
 

@@ -493,8 +493,8 @@ struct Persist {
     {
         return pid == o.pid && at == o.at && floor == o.floor
                && owner == o.owner && generation == o.generation
-               && process == o.process && live == o.live && nsp == o.nsp && rooms == o.rooms
-               && socket == o.socket;
+               && process == o.process && live == o.live && nsp == o.nsp
+               && rooms == o.rooms && socket == o.socket;
     }
 };
 
