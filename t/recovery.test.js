@@ -12,6 +12,7 @@ import assert from 'node:assert/strict';
 import { io } from 'socket.io-client';
 import { startServer, isReference, nginxSignal, workerPids, children } from './lib/server.js';
 import { sleep, withTimeout, http } from './lib/helpers.js';
+import { RawWs, OP, frame, closeFrame, upgradeRequest } from './lib/rawws.js';
 
 const PATH = '/socket.io/';
 const WAIT_MS = 5000;
@@ -356,6 +357,63 @@ describe('connection state recovery: the chat\'s grace', { skip: NGINX_ONLY }, (
 });
 
 describe('connection state recovery: the chat, several workers, reloads, crashes', { skip: NGINX_ONLY }, () => {
+  // A post that crosses the close frame of a reload: the client sent it
+  // before it saw the frame, and says so by answering the frame after it.
+  // The old worker reads on until that answer (RFC 6455 section 7.1.2),
+  // so the post reaches the chat, and a watcher that recovers gets it.
+  it('a post sent while the close frame of a reload was on its way is handled, not lost', { timeout: 30000 }, async () => {
+    const server = await startServer({
+      path: PATH,
+      handler: 'chat',
+      workers: 2,
+      reuseport: true,
+      pingInterval: 25000,
+      pingTimeout: 20000,
+      recovery: 60000,
+    });
+    const watcher = client(server, { transports: ['websocket'] });
+    const raw = new RawWs(server.port);
+    try {
+      await connected(watcher);
+      watcher.socket.emit('add user', 'watcher');
+      await until(() => watcher.got.some((e) => e[0] === 'login'), 'login');
+
+      raw.open(upgradeRequest(`${PATH}?EIO=4&transport=websocket`).text);
+      assert.equal((await raw.response()).status, 101);
+      assert.match(await raw.nextMessage(), /^0\{/);
+      raw.write(frame(OP.text, '40'));
+      assert.match(await raw.nextMessage(), /^40\{"sid"/);
+      raw.write(frame(OP.text, '42["add user","crossing"]'));
+      await until(() => watcher.got.some((e) => e[0] === 'user joined' && e[1]?.username === 'crossing'), 'crossing joined');
+
+      nginxSignal(server, 'reload');
+      // what the raw client received up to the close frame; then the post
+      // it "sent before it saw it", then its answer
+      let closing;
+      while (!closing) {
+        const f = await raw.next({ timeout: 10000 });
+        if (f.opcode === OP.close) closing = f;
+      }
+      assert.ok([1000, 1001].includes(closing.code), `close code ${closing.code}`);
+      raw.write(frame(OP.text, '42["new message","crossed the close frame"]'));
+      raw.write(closeFrame(closing.code));
+      await raw.waitEnd(5000);
+
+      await until(
+        () => watcher.got.some((e) => e[0] === 'new message' && e[1]?.message === 'crossed the close frame'),
+        'the watcher gets the post',
+        10000,
+      );
+      const got = watcher.got.filter((e) => e[0] === 'new message');
+      assert.equal(got.length, 1, 'once');
+      assert.equal(got[0][1].username, 'crossing');
+    } finally {
+      raw.destroy();
+      watcher.socket.disconnect();
+      await server.stop();
+    }
+  });
+
   it('numbered posts through blips, ten reloads and kill -9 on two workers: none missed, none twice, nobody told gone', { timeout: 90000 }, async (t) => {
     const server = await startServer({
       path: PATH,
@@ -392,8 +450,11 @@ describe('connection state recovery: the chat, several workers, reloads, crashes
       const marks = new Map([...recs, poster, watcher].map((r) => [r, r.got.length]));
 
       let n = 0;
+      const killed = new Set(); // the posts sent in the moments after a kill
+      let killing = false;
       const post = async () => {
         n++;
+        if (killing) killed.add(n);
         poster.socket.emit('new message', `post ${n}`);
       };
       for (let round = 0; round < 10; round++) {
@@ -425,12 +486,14 @@ describe('connection state recovery: the chat, several workers, reloads, crashes
       for (let round = 0; round < 2; round++) {
         const pids = workerPids(server);
         process.kill(pids[round % pids.length], 'SIGKILL');
+        killing = true;
         for (let k = 0; k < 5; k++) {
           await post();
           await sleep(50);
         }
         await until(() => workerPids(server).length >= 2 && !workerPids(server).includes(pids[round % pids.length]), 'a new worker', 10000);
         await until(() => poster.socket.connected, 'the poster back');
+        killing = false;
         for (let k = 0; k < 5; k++) {
           await post();
           await sleep(50);
@@ -440,18 +503,23 @@ describe('connection state recovery: the chat, several workers, reloads, crashes
       for (const r of recs) await until(() => r.socket.connected, 'every client back', 10000);
       await sleep(1000);
 
-      // A post counts when some client got it: one that the poster wrote
-      // into a connection that a reload closed before the server read it
-      // never reached the server (client to server is not what recovery
-      // covers, as in the reference: socket.io#5363)
+      // A post counts when some client got it. Client to server is not
+      // what recovery covers (as in the reference: socket.io#5363), but a
+      // reload loses nothing the client wrote before it answered the
+      // close frame (the old worker reads on until then); what the client
+      // library writes between reading that frame and seeing the TCP
+      // connection end (one round trip) it drops itself, and what it
+      // writes to a worker killed with -9 the kernel drops.
       const numbersOf = (r) => r.got
         .filter((e) => e[0] === 'new message')
         .map((e) => Number(String(e[1]?.message).match(/^post (\d+)$/)?.[1]));
       const counted = new Set(recs.flatMap(numbersOf));
       const lost = [];
       for (let x = 1; x <= n; x++) if (!counted.has(x)) lost.push(x);
-      t.diagnostic(`${n} posts, ${lost.length} never reached the server (${lost.join(',')}); reconnects: ${recs.map((r) => r.connects.length - 1).join(',')}`);
-      assert.ok(lost.length <= 5, `few posts lost on the way in: ${lost}`);
+      const lostAtReloads = lost.filter((x) => !killed.has(x));
+      t.diagnostic(`${n} posts, ${lost.length} never reached the server (${lost.join(',')}; ${lostAtReloads.length} not just after a kill); reconnects: ${recs.map((r) => r.connects.length - 1).join(',')}`);
+      assert.ok(lostAtReloads.length <= 2, `at most a post a round trip long, twice in ten reloads, lost on the way in: ${lostAtReloads}`);
+      assert.ok(lost.length - lostAtReloads.length <= 4, `few posts lost on the way in after a kill: ${lost}`);
 
       for (const [i, r] of recs.entries()) {
         const seen = new Map();

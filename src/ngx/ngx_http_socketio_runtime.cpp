@@ -347,9 +347,13 @@ Runtime::wake_handler(ngx_event_t *ev) noexcept
     auto *rt = static_cast<Runtime *>(c->data);
 
     if (c->close) {
-        /* the worker is shutting down */
+        /* the worker is shutting down; while its WebSocket sessions drain
+           it reads the log still */
+        c->close = 0;
         rt->shutdown();
-        return;
+        if (rt->departed_) {
+            return;
+        }
     }
 
     char buf[64];
@@ -709,26 +713,36 @@ Runtime::arm_timer() noexcept
 void
 Runtime::shutdown() noexcept
 {
-    if (shutting_down_) {
-        flush_now();
+    if (!shutting_down_) {
+        shutting_down_ = true;
+
+        ngx_log_error(NGX_LOG_INFO, log_, 0,
+                      "socketio: closing %uz sessions, worker is exiting",
+                      engine_->size());
+
+        ngx_http_socketio_seam_void(log_, "shutdown", [this] {
+            /* the sockets kept for recovery are dated now */
+            engine_->set_now(now());
+            /* sessions on their way here arrive first, to be closed too */
+            node_->consume();
+            engine_->close_all(eio::Reason::server_shutdown);
+        });
+    }
+
+    flush_now();
+
+    /*
+     * A WebSocket session waits for its client's close frame (at most
+     * ngx_http_socketio_linger), handling what the client sent before
+     * it: the worker stays a member of the zone until the last one is
+     * closed and kept for recovery. Each one's end flushes, and the flush
+     * comes back here.
+     */
+    if (departed_ || engine_->draining()) {
         return;
     }
 
-    shutting_down_ = true;
-
-    ngx_log_error(NGX_LOG_INFO, log_, 0,
-                  "socketio: closing %uz sessions, worker is exiting",
-                  engine_->size());
-
-    ngx_http_socketio_seam_void(log_, "shutdown", [this] {
-        /* the sockets kept for recovery are dated now */
-        engine_->set_now(now());
-        /* sessions on their way here arrive first, to be closed too */
-        node_->consume();
-        engine_->close_all(eio::Reason::server_shutdown);
-    });
-
-    flush_now();
+    departed_ = true;
 
     ngx_http_socketio_seam_void(log_, "shutdown", [this] {
         /* what waits here for other workers is let go, and the log too */

@@ -139,6 +139,7 @@ private:
     ngx_event_t input_ev_;
     ngx_connection_t *wake_conn_ = nullptr;
     bool shutting_down_ = false;
+    bool departed_ = false;        /* shutting down, and out of the zone */
 };
 
 }  // namespace socketio::ngx

@@ -73,6 +73,7 @@ public:
     void send(const std::vector<eio::EncodedPtr> &packets) override;
     void close(std::uint16_t code, std::string_view reason) override;
     std::size_t backlog() const noexcept override { return out_bytes_; }
+    bool half_close(std::uint16_t code, std::string_view reason) override;
 
     /* cluster::RemoteWs */
     void deliver(const std::vector<eio::EncodedPtr> &frames) override
@@ -121,6 +122,11 @@ private:
     void linger() noexcept;
     void drain() noexcept;
     void take_over(std::string_view key);
+    /* what the peer sends goes to the session: open, or half-closed */
+    bool reading() const noexcept
+    {
+        return state_ == State::open || half_closed_;
+    }
 
     /* lingering: our close frame is out after an error; what the peer
        still sends is read and dropped until it closes too */
@@ -156,6 +162,7 @@ private:
     State                state_ = State::open;
     bool                 close_sent_ = false;
     bool                 close_received_ = false;
+    bool                 half_closed_ = false;  /* closing, session kept */
     bool                 failed_ = false;
     ngx_event_t         *release_ = NULL;  /* in the request's pool */
     ngx_http_request_t  *kept_ = NULL;     /* a request others hold on to */
@@ -350,7 +357,7 @@ WsConnection::adopted(eio::Session &session)
     early_->held.clear();
     trim_early();
     for (auto &[binary, data] : held) {
-        if (session_ == NULL || state_ != State::open) {
+        if (session_ == NULL || !reading()) {
             break;
         }
         session_->on_ws_message(*this, binary, data, Runtime::now());
@@ -485,6 +492,7 @@ WsConnection::close(std::uint16_t code, std::string_view reason)
 {
     session_ = NULL;
     token_ = 0;
+    half_closed_ = false;
 
     if (state_ != State::open) {
         return;
@@ -500,6 +508,33 @@ WsConnection::close(std::uint16_t code, std::string_view reason)
     }
 
     write();
+}
+
+
+/*
+ * The session stays, and reads on: nothing is sent after the close frame
+ * (send() drops it), and the peer's close frame, or the linger time, ends
+ * it (detach()).
+ */
+bool
+WsConnection::half_close(std::uint16_t code, std::string_view reason)
+{
+    if (state_ != State::open || session_ == NULL) {
+        return false;
+    }
+
+    try {
+        send_close(code, reason);
+
+    } catch (...) {
+        ngx_http_socketio_log_exception(c_->log, "websocket close");
+        return false;
+    }
+
+    half_closed_ = true;
+    write();
+
+    return true;
 }
 
 
@@ -549,6 +584,7 @@ WsConnection::detach() noexcept
     }
 
     session_ = NULL;
+    half_closed_ = false;
 
     try {
         s->on_ws_gone(*this, Runtime::now());
@@ -692,7 +728,7 @@ again:
 void
 WsConnection::on_message(bool binary, std::string_view payload)
 {
-    if (state_ != State::open) {
+    if (!reading()) {
         return;
     }
 
@@ -722,7 +758,7 @@ WsConnection::dispatch(bool binary, std::string_view payload)
     if (session_ != NULL) {
         rt_.catch_up();
         /* what it read may have closed the session */
-        if (session_ != NULL && state_ == State::open) {
+        if (session_ != NULL && reading()) {
             session_->on_ws_message(*this, binary, payload, Runtime::now());
         }
         return;
@@ -806,8 +842,9 @@ WsConnection::on_read()
     }
 
     if (c_->close) {
-        /* the worker is shutting down */
-        if (c_->error || state_ != State::open) {
+        /* the worker is shutting down (a half-closed connection has heard
+           it already, when the shutdown of another one reached it) */
+        if (c_->error || !reading()) {
             detach();
             finish();
             return;
@@ -886,15 +923,15 @@ WsConnection::on_read()
 /*
  * The messages read beyond the last turn's budget, as many as this turn's
  * allows. false: some are still waiting, and this turn is over for the
- * connection; true: read on (a closing connection's messages are dropped,
- * as on_message() drops them, but its close frame is still to be read).
+ * connection; true: read on (a connection that no longer reads drops
+ * them, as on_message() does, but its close frame is still to be read).
  */
 bool
 WsConnection::handle_later()
 {
     while (early_ != NULL && !early_->later.empty()) {
 
-        if (state_ != State::open) {
+        if (!reading()) {
             early_->later.clear();
             break;
         }

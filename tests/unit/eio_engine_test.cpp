@@ -344,6 +344,75 @@ TEST(Engine, NextDeadlineAndTimer)
     EXPECT_EQ(handler.log(b).closes, std::vector<std::string>{"ping timeout"});
 }
 
+/*
+ * A reload must not lose what a WebSocket client sent while the close
+ * frame was on its way: the session reads on until the client's own close
+ * frame, then closes for the shutdown (RFC 6455 section 7.1.2).
+ */
+TEST(Engine, CloseAllDrainsAWebSocketUntilTheClientsCloseFrame)
+{
+    fakes::RecordingHandler handler;
+    EngineHarness h(handler);
+    fakes::FakeLink link;
+    link.can_half_close = true;
+    std::string c = h.engine.open(TransportKind::websocket, 0, &link).sid();
+    h.engine.flush();
+    h.find(c)->send(Encoded::text(PacketType::message, "before"));
+
+    h.engine.close_all(socketio::eio::Reason::server_shutdown);
+
+    EXPECT_EQ(link.half_closes, 1);
+    EXPECT_EQ(link.closes, 0);
+    EXPECT_EQ(link.packets().back(), "4before") << "queued, then the close";
+    ASSERT_NE(h.find(c), nullptr);
+    EXPECT_TRUE(h.find(c)->draining());
+    EXPECT_TRUE(h.engine.draining());
+    EXPECT_TRUE(handler.log(c).closes.empty());
+
+    /* a post that crossed the close frame */
+    h.find(c)->on_ws_message(link, false, "4crossed", 10);
+    h.engine.flush();
+    ASSERT_EQ(handler.log(c).messages.size(), 1u);
+    EXPECT_EQ(handler.log(c).messages[0].data, "crossed");
+    /* nothing goes out after the close frame */
+    h.find(c)->send(Encoded::text(PacketType::message, "late"));
+    h.engine.flush();
+    EXPECT_EQ(link.packets().back(), "4before");
+    /* a second shutdown changes nothing */
+    h.engine.close_all(socketio::eio::Reason::server_shutdown);
+    EXPECT_EQ(link.half_closes, 1);
+
+    /* the client's close frame (or the link's time limit) */
+    h.find(c)->on_ws_gone(link, 20);
+    h.engine.flush();
+    EXPECT_EQ(h.find(c), nullptr);
+    EXPECT_FALSE(h.engine.draining());
+    EXPECT_EQ(link.closes, 0) << "the link is gone, not closed again";
+    EXPECT_EQ(handler.log(c).closes,
+              std::vector<std::string>{"server shutting down"});
+}
+
+TEST(Engine, ADrainingSessionStillTimesOut)
+{
+    fakes::RecordingHandler handler;
+    EngineHarness h(handler);
+    fakes::FakeLink link;
+    link.can_half_close = true;
+    std::string c = h.engine.open(TransportKind::websocket, 0, &link).sid();
+    h.engine.flush();
+    h.engine.close_all(socketio::eio::Reason::server_shutdown);
+    ASSERT_TRUE(h.engine.draining());
+
+    /* the client never answers: its ping is unanswered too */
+    for (Millis t = 0; t < 100000 && h.find(c) != nullptr; t += 500) {
+        h.engine.on_timer(t);
+    }
+    EXPECT_EQ(h.find(c), nullptr);
+    EXPECT_FALSE(h.engine.draining());
+    EXPECT_EQ(link.closes, 1);
+    EXPECT_EQ(handler.log(c).closes, std::vector<std::string>{"ping timeout"});
+}
+
 TEST(Engine, CloseAll)
 {
     fakes::RecordingHandler handler;

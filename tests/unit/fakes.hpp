@@ -110,6 +110,20 @@ public:
 
     std::size_t backlog() const noexcept override { return backlog_bytes; }
 
+    /* As a real connection when `can_half_close`: nothing is written
+       after the close frame. */
+    bool half_close(std::uint16_t c, std::string_view r) override
+    {
+        if (!can_half_close) {
+            return false;
+        }
+        half_closes++;
+        closed = true;
+        code = c;
+        reason.assign(r);
+        return true;
+    }
+
     /* Each packet as it travels: a type digit and data, or raw bytes. */
     std::vector<std::string> packets() const
     {
@@ -142,6 +156,8 @@ public:
     std::uint16_t code = 0;
     std::string reason;
     std::size_t backlog_bytes = 0;
+    bool can_half_close = false;
+    int half_closes = 0;
 };
 
 /* What one session's endpoint saw. */

@@ -312,4 +312,10 @@ void Engine::close_all(Reason reason)
     flush();
 }
 
+bool Engine::draining() const noexcept
+{
+    return std::any_of(sessions_.begin(), sessions_.end(),
+                       [](const auto& kv) { return kv.second->draining(); });
+}
+
 }  // namespace socketio::eio

@@ -112,8 +112,12 @@ public:
     /* When on_timer() next has work; `never` when nothing is due. */
     Millis next_deadline() const noexcept;
 
-    /* Shutdown: every session closes as if the client had gone. */
+    /* Shutdown: every session closes as if the client had gone, one on
+       WebSocket once its client answered the close frame. */
     void close_all(Reason reason);
+    /* Sessions that close_all() left waiting for their client's close
+       frame (Session::draining). */
+    bool draining() const noexcept;
 
     /* For Session::mark_dirty: the session is flushed at the next
        flush(), once however often it asks until then. */

@@ -111,9 +111,24 @@ void Session::send(EncodedPtr packet)
 
 void Session::shutdown(Reason reason)
 {
+    if (state_ != State::open || close_requested_ || drain_ != Drain::none) {
+        return;
+    }
     if (transport_ == TransportKind::polling && poll_ == nullptr) {
         /* nobody to hand a close packet to, and no time to wait for one */
         abort(reason);
+        return;
+    }
+    if (transport_ == TransportKind::websocket && ws_ != nullptr) {
+        /*
+         * A message the client sent while the close frame was on its way
+         * (a post at the moment of a reload) is read and handled, not
+         * lost: the client's close frame comes after it. The close frame
+         * goes out behind what is queued, at the next flush.
+         */
+        drain_ = Drain::due;
+        close_request_ = reason;
+        mark_dirty();
         return;
     }
     close(reason);
@@ -396,7 +411,9 @@ void Session::on_ws_gone(WebSocketLink& link, Millis now)
         mark_dirty();
     } else if (&link == ws_) {
         ws_ = nullptr;
-        abort(Reason::transport_close);
+        /* a drain ends here: the client answered the close frame */
+        abort(drain_ != Drain::none ? close_request_
+                                    : Reason::transport_close);
     }
 }
 
@@ -638,10 +655,24 @@ void Session::push_output()
             poll_ = nullptr;
             w->respond("6");
         }
+        if (drain_ == Drain::sent) {
+            /* nothing goes after the close frame: what has an offset is
+               replayed to the client when it recovers */
+            out_.clear();
+            out_bytes_ = 0;
+        }
         if (ws_ != nullptr && !out_.empty()) {
             ws_->send(out_);
             out_.clear();
             out_bytes_ = 0;
+        }
+        if (ws_ != nullptr && drain_ == Drain::due) {
+            drain_ = Drain::sent;
+            const ReasonInfo& why = info(close_request_);
+            if (!ws_->half_close(why.close_code, why.close_reason)) {
+                abort(close_request_);
+                return;
+            }
         }
 
     } else if (poll_ != nullptr) {

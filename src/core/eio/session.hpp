@@ -69,9 +69,17 @@ public:
     void send(EncodedPtr packet);
     /* Closes after what is queued, with a close packet (deferred). */
     void close(Reason reason);
-    /* The server goes away: close() where a transport can carry the
-       news, at once where none waits. */
+    /* The server goes away: over WebSocket, a drain (below); close()
+       where a polling transport can carry the news, at once where none
+       waits. */
     void shutdown(Reason reason);
+    /* Its close frame is out (or due) and it still takes what the client
+       sent before it saw it: it closes for its shutdown's reason once the
+       client's close frame comes, or the link gives up waiting. */
+    bool draining() const noexcept
+    {
+        return drain_ != Drain::none && state_ == State::open;
+    }
 
     /* --- for the web server: polling --- */
 
@@ -179,6 +187,8 @@ private:
     /* output not yet handed to a transport */
     bool overflow_ = false;
     bool close_requested_ = false;
+    enum class Drain : std::uint8_t { none, due, sent };
+    Drain drain_ = Drain::none;   /* for close_request_ */
     std::uint16_t close_code_ = 1000;   /* for the WebSocket */
     std::vector<EncodedPtr> out_;
     std::size_t out_bytes_ = 0;

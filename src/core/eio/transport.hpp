@@ -52,6 +52,18 @@ public:
     virtual void close(std::uint16_t code, std::string_view reason) = 0;
     /* Bytes handed over by send() and not yet written to the socket. */
     virtual std::size_t backlog() const noexcept = 0;
+    /*
+     * The server goes away (RFC 6455 section 7.1.2): its close frame goes
+     * out after what was sent, and what the peer sent before it saw that
+     * frame still reaches the session, until the peer's own close frame
+     * (or a time limit): then on_ws_gone(). false: this link cannot, and
+     * the session closes it.
+     */
+    virtual bool half_close(std::uint16_t /* code */,
+                            std::string_view /* reason */)
+    {
+        return false;
+    }
 
 protected:
     ~WebSocketLink() = default;
