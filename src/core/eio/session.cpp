@@ -111,7 +111,7 @@ void Session::send(EncodedPtr packet)
 
 void Session::shutdown(Reason reason)
 {
-    if (state_ != State::open || close_requested_ || drain_ != Drain::none) {
+    if (drain_ != Drain::none) {
         return;
     }
     if (transport_ == TransportKind::polling && poll_ == nullptr) {
@@ -119,7 +119,9 @@ void Session::shutdown(Reason reason)
         abort(reason);
         return;
     }
-    if (transport_ == TransportKind::websocket && ws_ != nullptr) {
+    if (transport_ == TransportKind::websocket && ws_ != nullptr
+        && state_ == State::open && !close_requested_)
+    {
         /*
          * A message the client sent while the close frame was on its way
          * (a post at the moment of a reload) is read and handled, not
