@@ -349,17 +349,26 @@ TEST(Engine, NextDeadlineAndTimer)
  * frame was on its way: the session reads on until the client's own close
  * frame, then closes for the shutdown (RFC 6455 section 7.1.2).
  */
-TEST(Engine, CloseAllDrainsAWebSocketUntilTheClientsCloseFrame)
-{
+class EngineDrain : public ::testing::Test {
+protected:
+    EngineDrain()
+    {
+        link.can_half_close = true;
+        c = h.engine.open(TransportKind::websocket, 0, &link).sid();
+        h.engine.flush();
+    }
+
     fakes::RecordingHandler handler;
-    EngineHarness h(handler);
+    EngineHarness h{handler};
     fakes::FakeLink link;
-    link.can_half_close = true;
-    std::string c = h.engine.open(TransportKind::websocket, 0, &link).sid();
-    h.engine.flush();
+    std::string c;
+};
+
+TEST_F(EngineDrain, CloseAllDrainsAWebSocketUntilTheClientsCloseFrame)
+{
     h.find(c)->send(Encoded::text(PacketType::message, "before"));
 
-    h.engine.close_all(socketio::eio::Reason::server_shutdown);
+    h.engine.close_all(Reason::server_shutdown);
 
     EXPECT_EQ(link.half_closes, 1);
     EXPECT_EQ(link.closes, 0);
@@ -379,7 +388,7 @@ TEST(Engine, CloseAllDrainsAWebSocketUntilTheClientsCloseFrame)
     h.engine.flush();
     EXPECT_EQ(link.packets().back(), "4before");
     /* a second shutdown changes nothing */
-    h.engine.close_all(socketio::eio::Reason::server_shutdown);
+    h.engine.close_all(Reason::server_shutdown);
     EXPECT_EQ(link.half_closes, 1);
 
     /* the client's close frame (or the link's time limit) */
@@ -392,15 +401,9 @@ TEST(Engine, CloseAllDrainsAWebSocketUntilTheClientsCloseFrame)
               std::vector<std::string>{"server shutting down"});
 }
 
-TEST(Engine, ADrainingSessionStillTimesOut)
+TEST_F(EngineDrain, ADrainingSessionStillTimesOut)
 {
-    fakes::RecordingHandler handler;
-    EngineHarness h(handler);
-    fakes::FakeLink link;
-    link.can_half_close = true;
-    std::string c = h.engine.open(TransportKind::websocket, 0, &link).sid();
-    h.engine.flush();
-    h.engine.close_all(socketio::eio::Reason::server_shutdown);
+    h.engine.close_all(Reason::server_shutdown);
     ASSERT_TRUE(h.engine.draining());
 
     /* the client never answers: its ping is unanswered too */
