@@ -512,9 +512,9 @@ WsConnection::close(std::uint16_t code, std::string_view reason)
 
 
 /*
- * The session stays, and reads on: nothing is sent after the close frame
- * (send() drops it), and the peer's close frame, or the linger time, ends
- * it (detach()).
+ * The session stays, and reads on: it sends nothing after the close frame
+ * (and send() would drop it), and the peer's close frame, or the linger
+ * time, ends it (detach()).
  */
 bool
 WsConnection::half_close(std::uint16_t code, std::string_view reason)

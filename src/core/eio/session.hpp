@@ -188,7 +188,8 @@ private:
     bool overflow_ = false;
     bool close_requested_ = false;
     enum class Drain : std::uint8_t { none, due, sent };
-    Drain drain_ = Drain::none;   /* for close_request_ */
+    Drain drain_ = Drain::none;   /* shutdown() over WebSocket: its
+                                     reason is close_request_ */
     std::uint16_t close_code_ = 1000;   /* for the WebSocket */
     std::vector<EncodedPtr> out_;
     std::size_t out_bytes_ = 0;
